@@ -1,0 +1,13 @@
+"""fmnist: Hydra-configured hyperparameter sweeps for Keras image classifiers."""
+
+from __future__ import annotations
+
+import os
+
+# Quiet TensorFlow's C++ start-up chatter and pin Keras to the TensorFlow backend (tf.data runs
+# the augmentation); both can still be overridden from the environment.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,226 @@
+"""The training job: ``run(cfg)`` reads top to bottom — seed, data, augmentation, model,
+compile, fit, evaluate, write artifacts, return the optimised metric."""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import math
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import optuna
+import tensorflow as tf
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, ListConfig
+
+from fmnist import plots
+from fmnist.augment import build_augmentation
+from fmnist.data import Splits, save_labels
+from fmnist.errors import ConfigError
+from fmnist.metrics import SPLITS, classification_metrics, confusion_matrix, flatten
+from fmnist.predict import write_submission
+from fmnist.pruning import OptunaPruning
+from fmnist.train import BestWeights, EpochLogger, fit, make_dataset, predict_probabilities
+
+__all__ = ["available_metrics", "objective_names", "run"]
+
+log = logging.getLogger(__name__)
+
+_METRIC_NAMES = (
+    "loss", "accuracy", "precision_macro", "recall_macro", "f1_macro",
+    "precision_weighted", "recall_weighted", "f1_weighted",
+)
+_RUN_NUMBERS = ("epochs", "wall_seconds", "train_seconds", "params", "trainable_params",
+                "best_epoch")
+
+
+def available_metrics() -> list[str]:
+    """Every name ``optimized_metric`` may take."""
+    return [f"{s}_{m}" for s in SPLITS for m in _METRIC_NAMES] + list(_RUN_NUMBERS)
+
+
+def objective_names(optimized_metric: str | Sequence[str]) -> list[str]:
+    """``optimized_metric`` (a name or a list of names) checked against the metrics that exist."""
+    names = (
+        list(optimized_metric)
+        if isinstance(optimized_metric, list | tuple | ListConfig)
+        else [optimized_metric]
+    )
+    unknown = [n for n in names if n not in available_metrics()]
+    if unknown or not names:
+        raise ConfigError(
+            f"optimized_metric={unknown or names} is not a metric this job reports; available: "
+            f"{', '.join(available_metrics())}"
+        )
+    return [str(n) for n in names]
+
+
+def _verbosity(setting: Any) -> int:
+    """``auto``: a progress bar for a single run, one line per epoch inside a multirun."""
+    if setting != "auto":
+        return int(setting)
+    try:
+        return 2 if HydraConfig.get().mode == RunMode.MULTIRUN else 1
+    except ValueError:
+        return 2
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, default=float) + "\n")
+
+
+def _evaluate(model: keras.Model, splits: Splits, batch_size: int) -> tuple[dict[str, Any], Any]:
+    """Metrics of every split, and the test split's confusion matrix."""
+    metrics: dict[str, Any] = {}
+    cm = None
+    for name in SPLITS:
+        x, y = splits.split(name)
+        probs = predict_probabilities(model, x, batch_size)
+        metrics[name] = classification_metrics(y, probs, splits.num_classes)
+        if name == "test":
+            cm = confusion_matrix(y, probs.argmax(axis=1), splits.num_classes)
+    return metrics, cm
+
+
+def _save_confusion(out: Path, cm: np.ndarray, class_names: list[str]) -> None:
+    header = "true\\predicted," + ",".join(class_names)
+    rows = [f"{name}," + ",".join(str(int(v)) for v in row) for name, row in zip(class_names, cm, strict=True)]
+    (out / "confusion_matrix.csv").write_text("\n".join([header, *rows]) + "\n")
+    plots.save(plots.confusion_matrix_figure(cm, class_names, title="Test confusion matrix (row-normalised)"),
+               out / "confusion_matrix.png")
+
+
+def _save_augmentation_preview(out: Path, augmentation: keras.Layer, splits: Splits) -> None:
+    n = min(16, len(splits.y_train))
+    originals = splits.x_train[:n]
+    augmented = np.asarray(augmentation(originals, training=True))
+    plots.save(
+        plots.augmentation_grid(originals, augmented, splits.y_train[:n], splits.class_names),
+        out / "augment_preview.png",
+    )
+
+
+def _trial_info(cfg: DictConfig) -> dict[str, Any]:
+    trial = cfg.get("optuna") or {}
+    return {k: trial.get(k) for k in ("study_name", "trial_number", "trial_id") if trial.get(k) is not None}
+
+
+def run(cfg: DictConfig) -> float | tuple[float, ...]:
+    """Train and evaluate one configuration; returns the ``optimized_metric`` value(s).
+
+    Whatever happens, ``metrics.json`` in the run directory records the status
+    (``completed``, ``pruned`` or ``failed`` with the error).
+    """
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    objectives = objective_names(cfg.optimized_metric)
+    started = time.perf_counter()
+    try:
+        return _run(cfg, out, objectives, started)
+    except optuna.TrialPruned:
+        raise
+    except BaseException as exc:
+        _write_json(out / "metrics.json", {
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+            "wall_seconds": time.perf_counter() - started,
+            **_trial_info(cfg),
+        })
+        raise
+
+
+def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> float | tuple[float, ...]:
+    keras.backend.clear_session()
+    gc.collect()
+    keras.utils.set_random_seed(int(cfg.seed))
+    if cfg.trainer.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+    splits: Splits = instantiate(cfg.data)
+    save_labels(out / "labels.json", splits.class_values, splits.class_names)
+
+    augmentation = build_augmentation(
+        [instantiate(layer) for layer in (cfg.augment or {}).values()], int(cfg.seed)
+    )
+    if augmentation is not None:
+        log.info("Augmentation: %s", [layer.name for layer in augmentation.layers])
+        _save_augmentation_preview(out, augmentation, splits)
+
+    model: keras.Model = instantiate(cfg.model)(
+        input_shape=splits.input_shape, num_classes=splits.num_classes
+    )
+    log.info("Model %s: %s parameters", model.name, f"{model.count_params():,}")
+    optimizer = instantiate(cfg.optim)
+    log.info("Optimizer: %s(learning_rate=%s)", type(optimizer).__name__, cfg.optim.get("learning_rate"))
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], jit_compile=bool(cfg.trainer.jit_compile))
+
+    epoch_logger = EpochLogger(out / "history.csv")
+    callbacks: list[keras.callbacks.Callback] = [instantiate(cfg.schedule), epoch_logger]
+    best = BestWeights(cfg.trainer.monitor) if cfg.trainer.restore_best_weights else None
+    if best is not None:
+        callbacks.append(best)
+    if cfg.trainer.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=cfg.trainer.monitor, patience=int(cfg.trainer.early_stopping_patience)))
+    pruning = None
+    if cfg.get("optuna") and cfg.optuna.get("trial_id") is not None:
+        pruning = OptunaPruning(cfg.optuna.storage, cfg.optuna.study_name, cfg.optuna.trial_id,
+                                monitor=cfg.optuna.monitor)
+        callbacks.append(pruning)
+    log.info("Callbacks: %s", [type(c).__name__ for c in callbacks])
+
+    batch_size = int(cfg.trainer.batch_size)
+    train_ds = make_dataset(splits.x_train, splits.y_train, batch_size, shuffle_seed=int(cfg.seed),
+                            augmentation=augmentation)
+    val_ds = make_dataset(splits.x_val, splits.y_val, batch_size)
+    fit_started = time.perf_counter()
+    fit(model, train_ds, val_ds, epochs=int(cfg.trainer.epochs), callbacks=callbacks,
+        verbose=_verbosity(cfg.trainer.verbose))
+    train_seconds = time.perf_counter() - fit_started
+
+    metrics, cm = _evaluate(model, splits, batch_size=max(batch_size, 256))
+    pruned_at = pruning.pruned_at if pruning is not None else None
+    metrics.update({
+        "status": "pruned" if pruned_at else "completed",
+        "epochs": len(epoch_logger.rows),
+        "best_epoch": best.best_epoch if best is not None and best.best_epoch else len(epoch_logger.rows),
+        "params": model.count_params(),
+        "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
+        "train_seconds": train_seconds,
+        "wall_seconds": time.perf_counter() - started,
+        **_trial_info(cfg),
+    })
+    flat = flatten(metrics)
+    values = tuple(flat[name] for name in objectives)
+    metrics["objectives"] = dict(zip(objectives, values, strict=True))
+    _write_json(out / "metrics.json", metrics)
+    _save_confusion(out, cm, splits.class_names)
+    model.save(out / "model.keras")
+    if "predict" in splits.extra:
+        x_pred, ids = splits.extra["predict"]
+        path = write_submission(out / "submission.csv", ids,
+                                predict_probabilities(model, x_pred, 512), splits.class_values)
+        log.info("Submission: %s (%d rows)", path, len(ids))
+    log.info(
+        "Test accuracy %.4f, F1 (macro) %.4f; %s = %s; artifacts in %s",
+        metrics["test"]["accuracy"], metrics["test"]["f1_macro"], ", ".join(objectives),
+        ", ".join(f"{v:.4f}" for v in values), out,
+    )
+    keras.backend.clear_session()
+    if pruned_at:
+        raise optuna.TrialPruned(f"pruned at epoch {pruned_at}")
+    if any(not math.isfinite(v) for v in values):
+        log.warning("optimized_metric is not finite: %s", dict(zip(objectives, values, strict=True)))
+    return values[0] if len(values) == 1 else values
+

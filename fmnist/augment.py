@@ -1,0 +1,316 @@
+"""Data augmentation as batched Keras preprocessing layers that run inside ``tf.data``.
+
+* :class:`ElasticDistortion` — Simard, Steinkraus & Platt (2003): per image, two uniform(-1, 1)
+  displacement fields (rows and columns) smoothed by a Gaussian of std ``sigma``, scaled by
+  ``alpha`` (a number, or a ``[low, high]`` range drawn per image), bilinear resampling with
+  reflected borders. No per-image Python loop, no scipy.
+* :class:`RandomAffine` — the notebook's ``ImageDataGenerator`` transforms (rotation, zoom,
+  shear, shifts, flips) composed into one matrix per image and resampled once.
+
+Both layers are active only when called with ``training=True``, take a ``seed``, and
+round-trip through ``get_config``.
+
+>>> import numpy as np
+>>> layer = ElasticDistortion(alpha=[10, 12], sigma=3.0, seed=1)
+>>> layer(np.zeros((4, 28, 28, 1), "float32"), training=True).shape
+TensorShape([4, 28, 28, 1])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from fmnist.errors import ConfigError
+
+__all__ = ["ElasticDistortion", "RandomAffine", "build_augmentation", "gaussian_kernel"]
+
+
+def gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """The normalised 1-D Gaussian that ``scipy.ndimage.gaussian_filter`` uses."""
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-0.5 * (x / sigma) ** 2)
+    return (kernel / kernel.sum()).astype(np.float32)
+
+
+def _range(name: str, value: float | Sequence[float], low_limit: float = 0.0) -> tuple[float, float]:
+    """A number or a [low, high] pair -> (low, high), checked against ``low_limit``."""
+    if isinstance(value, int | float):
+        pair = (float(value), float(value))
+    else:
+        seq = list(value)
+        if len(seq) != 2:
+            raise ConfigError(f"{name} must be a number or [low, high], got {name}={value!r}")
+        pair = (float(seq[0]), float(seq[1]))
+    if pair[0] < low_limit or pair[0] > pair[1]:
+        raise ConfigError(
+            f"{name} must satisfy {low_limit} <= low <= high, got {name}={list(pair)}"
+        )
+    return pair
+
+
+def _reflect_pad(x: Any, pad: int, axis: int) -> Any:
+    """Pad by mirroring (scipy's 'reflect', i.e. d c b a | a b c d), any width."""
+    while pad > 0:
+        size = int(x.shape[axis])
+        step = min(pad, size)
+        before = ops.flip(ops.take(x, ops.arange(0, step), axis=axis), axis=axis)
+        after = ops.flip(ops.take(x, ops.arange(size - step, size), axis=axis), axis=axis)
+        x = ops.concatenate([before, x, after], axis=axis)
+        pad -= step
+    return x
+
+
+def _reflect_coordinates(coord: Any, size: int) -> Any:
+    """Map coordinates into [0, size - 1] by half-sample symmetric reflection."""
+    period = 2.0 * size
+    c = coord + 0.5
+    c = c - period * ops.floor(c / period)
+    c = ops.where(c >= size, period - c, c) - 0.5
+    return ops.clip(c, 0.0, size - 1.0)
+
+
+def _bilinear(images: Any, rows: Any, cols: Any) -> Any:
+    """Sample ``images`` (B, H, W, C) at per-pixel coordinates ``rows``/``cols`` (B, H, W)."""
+    shape = ops.shape(images)
+    batch, height, width, channels = shape[0], images.shape[1], images.shape[2], images.shape[3]
+    rows = _reflect_coordinates(ops.cast(rows, "float32"), height)
+    cols = _reflect_coordinates(ops.cast(cols, "float32"), width)
+    r0 = ops.floor(rows)
+    c0 = ops.floor(cols)
+    fr = ops.expand_dims(rows - r0, -1)
+    fc = ops.expand_dims(cols - c0, -1)
+    r0 = ops.cast(r0, "int32")
+    c0 = ops.cast(c0, "int32")
+    r1 = ops.minimum(r0 + 1, height - 1)
+    c1 = ops.minimum(c0 + 1, width - 1)
+    flat = ops.reshape(ops.cast(images, "float32"), (-1, channels))
+    base = ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1, 1))
+
+    def pick(r: Any, c: Any) -> Any:
+        return ops.take(flat, base + r * width + c, axis=0)
+
+    top = pick(r0, c0) * (1.0 - fc) + pick(r0, c1) * fc
+    bottom = pick(r1, c0) * (1.0 - fc) + pick(r1, c1) * fc
+    return top * (1.0 - fr) + bottom * fr
+
+
+@keras.saving.register_keras_serializable(package="fmnist")
+class ElasticDistortion(keras.layers.Layer):
+    """Elastic distortion (Simard et al. 2003), batched.
+
+    Args:
+        alpha: displacement scale in pixels, a number or ``[low, high]`` drawn per image; >= 0.
+        sigma: std of the Gaussian that smooths the fields, in pixels; > 0.
+        seed: seeds the displacement fields (same seed, same fields).
+    """
+
+    def __init__(
+        self,
+        alpha: float | Sequence[float] = 34.0,
+        sigma: float = 4.0,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._alpha_range = _range("alpha", alpha)
+        if not float(sigma) > 0:
+            raise ConfigError(f"sigma must be > 0, got sigma={sigma}")
+        self.alpha = alpha if isinstance(alpha, int | float) else list(self._alpha_range)
+        self.sigma = float(sigma)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._kernel = gaussian_kernel(self.sigma)
+        self.supports_masking = True
+
+    def _smooth(self, fields: Any) -> Any:
+        """Gaussian-smooth (B, H, W, 2) fields with reflected borders (separable)."""
+        k = self._kernel
+        radius = (len(k) - 1) // 2
+        column = ops.convert_to_tensor(np.tile(k.reshape(-1, 1, 1, 1), (1, 1, 2, 1)))
+        row = ops.convert_to_tensor(np.tile(k.reshape(1, -1, 1, 1), (1, 1, 2, 1)))
+        x = _reflect_pad(fields, radius, axis=1)
+        x = ops.depthwise_conv(x, column, strides=1, padding="valid")
+        x = _reflect_pad(x, radius, axis=2)
+        return ops.depthwise_conv(x, row, strides=1, padding="valid")
+
+    def sample_displacements(self, batch: Any, height: int, width: int) -> Any:
+        """Displacement fields (B, H, W, 2) in pixels: [..., 0] rows, [..., 1] columns."""
+        noise = keras.random.uniform(
+            (batch, height, width, 2), -1.0, 1.0, seed=self.seed_generator
+        )
+        low, high = self._alpha_range
+        if low == high:
+            alpha: Any = low
+        else:
+            alpha = keras.random.uniform((batch, 1, 1, 1), low, high, seed=self.seed_generator)
+        return self._smooth(noise) * alpha
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if not training or self._alpha_range == (0.0, 0.0):
+            return inputs
+        images = ops.convert_to_tensor(inputs)
+        unbatched = len(images.shape) == 3
+        if unbatched:
+            images = ops.expand_dims(images, 0)
+        height, width = int(images.shape[1]), int(images.shape[2])
+        disp = self.sample_displacements(ops.shape(images)[0], height, width)
+        grid_r = ops.reshape(ops.arange(height, dtype="float32"), (1, -1, 1))
+        grid_c = ops.reshape(ops.arange(width, dtype="float32"), (1, 1, -1))
+        out = _bilinear(images, grid_r + disp[..., 0], grid_c + disp[..., 1])
+        out = ops.cast(out, images.dtype)
+        return out[0] if unbatched else out
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": self.alpha, "sigma": self.sigma, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="fmnist")
+class RandomAffine(keras.layers.Layer):
+    """Random rotation, zoom, shear, shift and flips composed into one affine resample, with
+    the parameter names of Keras' ``ImageDataGenerator``.
+
+    Args:
+        rotation_range: degrees; rotation drawn from [-r, r].
+        zoom_range: z or [low, high]; a number z means [1 - z, 1 + z] (per axis, as IDG).
+        shear_range: shear angle in degrees, drawn from [-s, s].
+        width_shift_range, height_shift_range: a fraction of the size (< 1) or pixels (>= 1).
+        horizontal_flip, vertical_flip: flip half of the images.
+        fill_mode: how points outside the image are filled ('nearest', 'reflect', 'constant',
+            'wrap').
+        seed: seeds every draw.
+    """
+
+    def __init__(
+        self,
+        rotation_range: float = 0.0,
+        zoom_range: float | Sequence[float] = 0.0,
+        shear_range: float = 0.0,
+        width_shift_range: float = 0.0,
+        height_shift_range: float = 0.0,
+        horizontal_flip: bool = False,
+        vertical_flip: bool = False,
+        fill_mode: str = "nearest",
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        for name, value in (
+            ("rotation_range", rotation_range),
+            ("shear_range", shear_range),
+            ("width_shift_range", width_shift_range),
+            ("height_shift_range", height_shift_range),
+        ):
+            if float(value) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {name}={value}")
+        if isinstance(zoom_range, int | float):
+            if not 0 <= zoom_range < 1:
+                raise ConfigError(f"zoom_range must be in [0, 1), got zoom_range={zoom_range}")
+            self._zoom = (1.0 - zoom_range, 1.0 + zoom_range)
+        else:
+            self._zoom = _range("zoom_range", zoom_range, low_limit=1e-6)
+        if fill_mode not in ("nearest", "reflect", "constant", "wrap"):
+            raise ConfigError(
+                "fill_mode must be one of nearest, reflect, constant, wrap, got "
+                f"fill_mode={fill_mode!r}"
+            )
+        self.rotation_range = float(rotation_range)
+        self.zoom_range = zoom_range if isinstance(zoom_range, int | float) else list(zoom_range)
+        self.shear_range = float(shear_range)
+        self.width_shift_range = float(width_shift_range)
+        self.height_shift_range = float(height_shift_range)
+        self.horizontal_flip = bool(horizontal_flip)
+        self.vertical_flip = bool(vertical_flip)
+        self.fill_mode = fill_mode
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _uniform(self, batch: Any, low: float, high: float) -> Any:
+        if low == high:
+            return ops.full((batch,), low, dtype="float32")
+        return keras.random.uniform((batch,), low, high, seed=self.seed_generator)
+
+    def _flip(self, batch: Any, enabled: bool) -> Any:
+        if not enabled:
+            return ops.ones((batch,), dtype="float32")
+        coin = keras.random.uniform((batch,), 0.0, 1.0, seed=self.seed_generator)
+        return ops.where(coin < 0.5, -1.0, 1.0)
+
+    @staticmethod
+    def _pixels(shift: float, size: int) -> float:
+        return shift * size if shift < 1 else shift
+
+    def transforms(self, batch: Any, height: int, width: int) -> Any:
+        """Per-image (B, 8) projective transforms mapping output to input points (x=column)."""
+        theta = self._uniform(batch, -self.rotation_range, self.rotation_range) * (math.pi / 180)
+        shear = self._uniform(batch, -self.shear_range, self.shear_range) * (math.pi / 180)
+        zx = self._uniform(batch, *self._zoom)
+        zy = self._uniform(batch, *self._zoom)
+        max_tx = self._pixels(self.width_shift_range, width)
+        max_ty = self._pixels(self.height_shift_range, height)
+        tx = self._uniform(batch, -max_tx, max_tx)
+        ty = self._uniform(batch, -max_ty, max_ty)
+        fx = self._flip(batch, self.horizontal_flip)
+        fy = self._flip(batch, self.vertical_flip)
+        cos, sin = ops.cos(theta), ops.sin(theta)
+        # A = R(theta) @ Shear @ Zoom @ Flip, acting on (x, y) relative to the centre.
+        a00 = (cos * zx) * fx
+        a01 = (cos * -ops.sin(shear) - sin * ops.cos(shear)) * zy * fy
+        a10 = (sin * zx) * fx
+        a11 = (sin * -ops.sin(shear) + cos * ops.cos(shear)) * zy * fy
+        cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+        b0 = cx - a00 * cx - a01 * cy + tx
+        b1 = cy - a10 * cx - a11 * cy + ty
+        zeros = ops.zeros_like(a00)
+        return ops.stack([a00, a01, b0, a10, a11, b1, zeros, zeros], axis=1)
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        if not training:
+            return inputs
+        images = ops.convert_to_tensor(inputs)
+        unbatched = len(images.shape) == 3
+        if unbatched:
+            images = ops.expand_dims(images, 0)
+        transforms = self.transforms(ops.shape(images)[0], images.shape[1], images.shape[2])
+        out = keras.ops.image.affine_transform(
+            images, transforms, interpolation="bilinear", fill_mode=self.fill_mode,
+            data_format="channels_last",
+        )
+        return out[0] if unbatched else out
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "rotation_range": self.rotation_range,
+            "zoom_range": self.zoom_range,
+            "shear_range": self.shear_range,
+            "width_shift_range": self.width_shift_range,
+            "height_shift_range": self.height_shift_range,
+            "horizontal_flip": self.horizontal_flip,
+            "vertical_flip": self.vertical_flip,
+            "fill_mode": self.fill_mode,
+            "seed": self.seed,
+        }
+
+
+def build_augmentation(
+    factories: Sequence[Callable[..., keras.layers.Layer]] | None, seed: int
+) -> keras.Sequential | None:
+    """Chain layer factories (``_partial_`` configs) into one pipeline, giving each layer its
+    own seed derived from ``seed``; ``None`` when there is nothing to apply."""
+    if not factories:
+        return None
+    layers = [factory(seed=seed * 1000 + i) for i, factory in enumerate(factories)]
+    return keras.Sequential(layers, name="augmentation")

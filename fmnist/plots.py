@@ -1,0 +1,75 @@
+"""Figures written by a run: the confusion matrix and a grid of augmented samples."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+__all__ = ["augmentation_grid", "confusion_matrix_figure", "save"]
+
+
+def save(fig: Any, path: str | Path) -> Path:
+    """Save and close a figure (PNG, tight)."""
+    path = Path(path)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def confusion_matrix_figure(
+    cm: np.ndarray, class_names: Sequence[str], normalize: bool = True, title: str = ""
+) -> Any:
+    """A labelled heat map of a confusion matrix (rows: true, columns: predicted)."""
+    cm = np.asarray(cm, dtype=np.float64)
+    shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
+    k = len(class_names)
+    size = max(4.5, 0.55 * k + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(k), class_names, rotation=60, ha="right")
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("Predicted label")
+    ax.set_ylabel("True label")
+    ax.set_title(title or ("Confusion matrix (row-normalised)" if normalize else "Confusion matrix"))
+    threshold = shown.max() / 2 if shown.size else 0
+    for i in range(k):
+        for j in range(k):
+            text = f"{shown[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="white" if shown[i, j] > threshold else "black")
+    return fig
+
+
+def augmentation_grid(
+    originals: np.ndarray,
+    augmented: np.ndarray,
+    labels: Sequence[int],
+    class_names: Sequence[str],
+    title: str = "Augmented training samples",
+) -> Any:
+    """Pairs of rows: originals above, their augmented versions below, with labels."""
+    n = len(originals)
+    cols = min(8, n)
+    pair_rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(2 * pair_rows, cols, figsize=(1.5 * cols, 3.2 * pair_rows),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i in range(n):
+        r, c = 2 * (i // cols), i % cols
+        name = class_names[int(labels[i])]
+        axes[r, c].imshow(originals[i, ..., 0], cmap="gray_r", vmin=0, vmax=1)
+        axes[r, c].set_title(f"{name}\noriginal", fontsize=7)
+        axes[r + 1, c].imshow(augmented[i, ..., 0], cmap="gray_r", vmin=0, vmax=1)
+        axes[r + 1, c].set_title("augmented", fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,83 @@
+"""Learning-rate schedules as Keras callbacks: SGDR (per batch, as the notebook applies it)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+
+from fmnist.errors import ConfigError
+
+__all__ = ["SGDR", "ConstantLR", "sgdr_learning_rate"]
+
+
+def _restart_steps(period_epochs: float, steps_per_epoch: int) -> int:
+    """The first step count ``s`` since a restart with ``s / steps_per_epoch >= period``."""
+    s = max(1, math.ceil(period_epochs * steps_per_epoch))
+    while s > 1 and (s - 1) / steps_per_epoch >= period_epochs:
+        s -= 1
+    while s / steps_per_epoch < period_epochs:
+        s += 1
+    return s
+
+
+def sgdr_learning_rate(
+    step: int, steps_per_epoch: int, max_lr: float, min_lr: float, T: float, T_mul: float = 1.0
+) -> float:
+    """The learning rate of batch ``step`` (0-based, counted from the start of training).
+
+    ``lr = min_lr + 0.5 (max_lr - min_lr) (1 + cos(pi T_cur / T))`` where ``T_cur`` is the
+    number of epochs (``steps / steps_per_epoch``) since the last restart; at ``T_cur >= T``
+    the schedule restarts and ``T *= T_mul`` (Loshchilov & Hutter 2016, as in the notebook).
+
+    >>> sgdr_learning_rate(0, 100, 0.006, 0.001, T=10)
+    0.006
+    """
+    period = float(T)
+    since = step
+    while True:
+        length = _restart_steps(period, steps_per_epoch)
+        if since < length:
+            break
+        since -= length
+        period *= T_mul
+    t_cur = since / steps_per_epoch
+    return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * t_cur / period))
+
+
+class SGDR(keras.callbacks.Callback):
+    """Cosine annealing with warm restarts, set before every batch.
+
+    Args:
+        max_lr: learning rate at each (re)start.
+        min_lr: learning rate at the end of each period; ``0 <= min_lr < max_lr``.
+        T: first period in epochs (> 0).
+        T_mul: factor applied to the period at each restart (>= 1).
+    """
+
+    def __init__(self, max_lr: float, min_lr: float, T: float = 10.0, T_mul: float = 1.0) -> None:
+        super().__init__()
+        if not 0 <= min_lr < max_lr:
+            raise ConfigError(
+                f"schedule needs 0 <= min_lr < max_lr, got min_lr={min_lr}, max_lr={max_lr}"
+            )
+        if T <= 0:
+            raise ConfigError(f"schedule.T must be > 0 epochs, got T={T}")
+        if T_mul < 1:
+            raise ConfigError(f"schedule.T_mul must be >= 1, got T_mul={T_mul}")
+        self.max_lr, self.min_lr, self.T, self.T_mul = max_lr, min_lr, T, T_mul
+        self._step = 0
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        steps = int(self.params.get("steps") or 1)
+        lr = sgdr_learning_rate(self._step, steps, self.max_lr, self.min_lr, self.T, self.T_mul)
+        self.model.optimizer.learning_rate.assign(lr)
+        self._step += 1
+
+    def get_config(self) -> dict[str, Any]:
+        return {"max_lr": self.max_lr, "min_lr": self.min_lr, "T": self.T, "T_mul": self.T_mul}
+
+
+class ConstantLR(keras.callbacks.Callback):
+    """The optimizer's own learning rate, unchanged (the ``constant`` schedule)."""

@@ -1,0 +1,143 @@
+"""The training loop's pieces: an in-memory ``tf.data`` pipeline, per-epoch logging of the
+history (learning rate and seconds included), best-weight restoring, and ``fit``."""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fmnist.errors import ConfigError
+
+__all__ = ["BestWeights", "EpochLogger", "fit", "make_dataset", "predict_probabilities"]
+
+log = logging.getLogger(__name__)
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+
+
+def make_dataset(
+    x: np.ndarray,
+    y: np.ndarray | None,
+    batch_size: int,
+    *,
+    shuffle_seed: int | None = None,
+    augmentation: keras.layers.Layer | None = None,
+) -> tf.data.Dataset:
+    """Batches from in-memory arrays; shuffled (seeded, reshuffled every epoch) when
+    ``shuffle_seed`` is given; ``augmentation`` applied to whole batches in parallel."""
+    if batch_size <= 0:
+        raise ConfigError(f"trainer.batch_size must be > 0, got {batch_size}")
+    ds = tf.data.Dataset.from_tensor_slices((x, y) if y is not None else x)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    if augmentation is not None:
+        ds = ds.map(
+            lambda images, labels: (augmentation(images, training=True), labels),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _learning_rate(model: keras.Model) -> float:
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Adds ``learning_rate`` (the rate of the epoch's last batch) and ``seconds`` to the logs
+    and appends each epoch to ``history.csv`` as it ends, so an interrupted or pruned run
+    keeps its history."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        super().__init__()
+        self.path = Path(path) if path is not None else None
+        self.rows: list[dict[str, float]] = []
+        self._start = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.rows = []
+        if self.path is not None:
+            with open(self.path, "w", newline="") as f:
+                csv.writer(f).writerow(HISTORY_COLUMNS)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = _learning_rate(self.model)
+        logs["seconds"] = time.perf_counter() - self._start
+        row = {"epoch": epoch + 1, **{k: float(logs.get(k, math.nan)) for k in HISTORY_COLUMNS[1:]}}
+        self.rows.append(row)
+        if self.path is not None:
+            with open(self.path, "a", newline="") as f:
+                csv.writer(f).writerow([row[k] for k in HISTORY_COLUMNS])
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps the weights of the best epoch by ``monitor`` and restores them when training ends.
+
+    Args:
+        monitor: a logged metric, e.g. ``val_accuracy`` or ``val_loss``.
+        mode: ``max``, ``min`` or ``auto`` (``max`` for accuracy-like names, else ``min``).
+    """
+
+    def __init__(self, monitor: str = "val_accuracy", mode: str = "auto") -> None:
+        super().__init__()
+        if mode not in ("auto", "min", "max"):
+            raise ConfigError(f"trainer.monitor_mode must be auto, min or max, got {mode!r}")
+        if mode == "auto":
+            mode = "min" if "loss" in monitor else "max"
+        self.monitor, self.mode = monitor, mode
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self._weights: list[np.ndarray] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise ConfigError(
+                f"trainer.monitor={self.monitor!r} is not logged; logged: {sorted(logs or {})}"
+            )
+        value = float(value)
+        better = self.best is None or (value > self.best if self.mode == "max" else value < self.best)
+        if better and math.isfinite(value):
+            self.best, self.best_epoch = value, epoch + 1
+            self._weights = self.model.get_weights()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._weights is not None:
+            self.model.set_weights(self._weights)
+            log.info("Restored the weights of epoch %s (%s=%.4f)", self.best_epoch, self.monitor,
+                     self.best)
+
+
+def fit(
+    model: keras.Model,
+    train: tf.data.Dataset,
+    val: tf.data.Dataset,
+    *,
+    epochs: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int = 1,
+) -> None:
+    """``model.fit`` with the project's checks (the callbacks write the history)."""
+    if epochs <= 0:
+        raise ConfigError(f"trainer.epochs must be > 0, got {epochs}")
+    model.fit(train, validation_data=val, epochs=epochs, callbacks=list(callbacks),
+              verbose=verbose, shuffle=False)
+
+
+def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities for images ``x`` (no augmentation, inference mode)."""
+    return np.asarray(model.predict(make_dataset(x, None, batch_size), verbose=0))
