@@ -42,7 +42,9 @@ def gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
 def _range(name: str, value: float | Sequence[float], low_limit: float = 0.0) -> tuple[float, float]:
     """A number or a [low, high] pair -> (low, high), checked against ``low_limit``."""
     if isinstance(value, int | float):
-        pair = (float(value), float(value))
+        if value < low_limit:
+            raise ConfigError(f"{name} must be >= {low_limit:g}, got {name}={value}")
+        return (float(value), float(value))
     else:
         seq = list(value)
         if len(seq) != 2:
@@ -50,7 +52,7 @@ def _range(name: str, value: float | Sequence[float], low_limit: float = 0.0) ->
         pair = (float(seq[0]), float(seq[1]))
     if pair[0] < low_limit or pair[0] > pair[1]:
         raise ConfigError(
-            f"{name} must satisfy {low_limit} <= low <= high, got {name}={list(pair)}"
+            f"{name} must be [low, high] with {low_limit:g} <= low <= high, got {name}={list(seq)}"
         )
     return pair
 

@@ -54,10 +54,26 @@ class SGDR(keras.callbacks.Callback):
         min_lr: learning rate at the end of each period; ``0 <= min_lr < max_lr``.
         T: first period in epochs (> 0).
         T_mul: factor applied to the period at each restart (>= 1).
+        min_lr_fraction: when given (in [0, 1)), ``min_lr = min_lr_fraction * max_lr``, so a
+            search over it keeps ``min_lr < max_lr`` by construction.
     """
 
-    def __init__(self, max_lr: float, min_lr: float, T: float = 10.0, T_mul: float = 1.0) -> None:
+    def __init__(
+        self,
+        max_lr: float,
+        min_lr: float = 0.0,
+        T: float = 10.0,
+        T_mul: float = 1.0,
+        min_lr_fraction: float | None = None,
+    ) -> None:
         super().__init__()
+        if min_lr_fraction is not None:
+            if not 0 <= min_lr_fraction < 1:
+                raise ConfigError(
+                    f"schedule.min_lr_fraction must be in [0, 1), got {min_lr_fraction}"
+                )
+            min_lr = min_lr_fraction * max_lr
+        self.min_lr_fraction = min_lr_fraction
         if not 0 <= min_lr < max_lr:
             raise ConfigError(
                 f"schedule needs 0 <= min_lr < max_lr, got min_lr={min_lr}, max_lr={max_lr}"
@@ -76,7 +92,8 @@ class SGDR(keras.callbacks.Callback):
         self._step += 1
 
     def get_config(self) -> dict[str, Any]:
-        return {"max_lr": self.max_lr, "min_lr": self.min_lr, "T": self.T, "T_mul": self.T_mul}
+        return {"max_lr": self.max_lr, "min_lr": self.min_lr, "T": self.T, "T_mul": self.T_mul,
+                "min_lr_fraction": self.min_lr_fraction}
 
 
 class ConstantLR(keras.callbacks.Callback):
