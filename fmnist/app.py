@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 import math
+import os
 import time
 import traceback
 from collections.abc import Sequence
@@ -65,9 +66,12 @@ def objective_names(optimized_metric: str | Sequence[str]) -> list[str]:
 
 
 def _verbosity(setting: Any) -> int:
-    """``auto``: a progress bar for a single run, one line per epoch inside a multirun."""
+    """``auto``: a progress bar for a single run, one line per epoch inside a multirun (or a
+    sweep's job running in its own process)."""
     if setting != "auto":
         return int(setting)
+    if os.environ.get("OPTUNA_SWEEPER_WORKER"):  # a sweep's job in its own process
+        return 2
     try:
         return 2 if HydraConfig.get().mode == RunMode.MULTIRUN else 1
     except ValueError:

@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 import optuna
+from hydra.utils import instantiate
 
 __all__ = ["OptunaPruning"]
 
@@ -29,6 +30,10 @@ class OptunaPruning(keras.callbacks.Callback):
     def __init__(self, storage: str, study_name: str, trial_id: int, monitor: str) -> None:
         super().__init__()
         study = optuna.load_study(study_name=study_name, storage=storage)
+        # the sweeper stores its pruner's config with the study (storages keep no pruner)
+        spec = study.user_attrs.get("pruner")
+        pruner = instantiate(spec) if spec else optuna.pruners.NopPruner()
+        study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
         self.trial = optuna.trial.Trial(study, int(trial_id))
         self.monitor = monitor
         self.enabled = len(study.directions) == 1

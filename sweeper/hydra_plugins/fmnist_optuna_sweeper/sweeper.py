@@ -19,17 +19,25 @@ import json
 import logging
 import math
 import os
+import random
 import re
 import subprocess
 import sys
 import threading
+import time
 import warnings
+import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import optuna
+try:
+    import fcntl
+except ImportError:  # Windows: no file lock, threads are still serialised
+    fcntl = None  # type: ignore[assignment]
+
 from hydra.core.plugins import Plugins
 from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
@@ -46,6 +54,8 @@ __all__ = ["OptunaSweeper", "SweepError", "make_storage"]
 
 log = logging.getLogger(__name__)
 
+#: set in the environment of jobs that a sweep runs in their own process
+WORKER_ENV = "OPTUNA_SWEEPER_WORKER"
 _PLAIN = re.compile(r"^[A-Za-z0-9_.+\-/]+$")
 _MISSING = object()
 
@@ -207,17 +217,8 @@ class OptunaSweeper(Sweeper):
         self._check_keys(distributions, fixed)
         directions = self._directions()
         url = self._storage_url()
-        storage = make_storage(url, self.options.heartbeat_interval, self.options.grace_period,
-                               int(self.options.retry_failed))
         study_name = str(self.options.study_name or "fmnist")
-        study = optuna.create_study(
-            study_name=study_name,
-            storage=storage,
-            sampler=self._object(self.sampler, None),
-            pruner=self._object(self.pruner, optuna.pruners.NopPruner()),
-            directions=directions,
-            load_if_exists=True,
-        )
+        storage, study = self._open_study(url, study_name, directions)
         existing = [d.name.lower() for d in study.directions]
         if existing != directions:
             raise SweepError(
@@ -225,8 +226,15 @@ class OptunaSweeper(Sweeper):
                 f"{directions}: use another study_name"
             )
         self.storage, self.storage_url, self.study = storage, url, study
-        optuna.storages.fail_stale_trials(study)
-        self._enqueue(study)
+        # jobs load the study from the storage, where Optuna keeps no pruner: store its config
+        pruner_cfg = self.config.hydra.sweeper.get("pruner")
+        study.set_user_attr(
+            "pruner",
+            OmegaConf.to_container(pruner_cfg, resolve=True) if isinstance(pruner_cfg, DictConfig) else None,
+        )
+        with self._study_lock():
+            optuna.storages.fail_stale_trials(study)
+            self._enqueue(study)
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
@@ -249,6 +257,30 @@ class OptunaSweeper(Sweeper):
         if self._stop_reason:
             raise SweepError(self._stop_reason)
 
+    def _open_study(self, url: str, study_name: str, directions: list[str]
+                    ) -> tuple[optuna.storages.BaseStorage, optuna.Study]:
+        """Create or load the study; retried, since workers that start together on a fresh
+        database race to create its tables and the study."""
+        for attempt in range(5):
+            try:
+                storage = make_storage(url, self.options.heartbeat_interval,
+                                       self.options.grace_period, int(self.options.retry_failed))
+                study = optuna.create_study(
+                    study_name=study_name,
+                    storage=storage,
+                    sampler=self._object(self.sampler, None),
+                    pruner=self._object(self.pruner, optuna.pruners.NopPruner()),
+                    directions=directions,
+                    load_if_exists=True,
+                )
+                return storage, study
+            except Exception as exc:  # sqlalchemy errors of a concurrent create
+                if attempt == 4:
+                    raise SweepError(f"cannot open study {study_name!r} in {url}: {exc}") from exc
+                log.warning("Opening study %r failed (%s); retrying", study_name, exc)
+                time.sleep(0.5 + random.random() * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def _enqueue(self, study: optuna.Study) -> None:
         for entry in self.options.enqueue or []:
             params = OmegaConf.to_container(entry, resolve=True) if isinstance(entry, DictConfig) else dict(entry)
@@ -258,9 +290,37 @@ class OptunaSweeper(Sweeper):
     def _count(study: optuna.Study) -> int:
         return sum(1 for t in study.get_trials(deepcopy=False) if t.state != TrialState.WAITING)
 
+    @contextlib.contextmanager
+    def _study_lock(self) -> Iterator[None]:
+        """Serialise 'count, then ask' across threads, processes and machines, so the study
+        ends with exactly n_trials trials: a PostgreSQL advisory lock, or a file lock beside
+        a SQLite database."""
+        with self._lock:
+            url = self.storage_url
+            if url.startswith("postgresql"):
+                from sqlalchemy import text
+
+                key = zlib.crc32(f"fmnist-optuna:{self.study.study_name}".encode())
+                with self.storage.engine.connect() as conn:  # type: ignore[attr-defined]
+                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                    try:
+                        yield
+                    finally:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        conn.commit()
+            elif url.startswith("sqlite:///") and fcntl is not None:
+                with open(url[len("sqlite:///"):] + ".lock", "w") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                    try:
+                        yield
+                    finally:
+                        fcntl.flock(handle, fcntl.LOCK_UN)
+            else:
+                yield
+
     def _claim(self) -> optuna.Trial | None:
         """The next trial (an enqueued one first), or None when the study is full."""
-        with self._lock:
+        with self._study_lock():
             if self._stop_reason or self._count(self.study) >= int(self.options.n_trials):
                 return None
             with warnings.catch_warnings():
@@ -307,24 +367,32 @@ class OptunaSweeper(Sweeper):
 
     def _launch_subprocess(self, trial: optuna.Trial, overrides: list[str]) -> tuple[_Outcome, Path]:
         run_dir = self.sweep_dir / str(trial.number)
+        assert self.config is not None
+        # the sweep's own hydra overrides (search path, logging, ...), less the sweep's
+        hydra_overrides = [
+            o for o in self.config.hydra.overrides.hydra
+            if not o.lstrip("+~").startswith(
+                ("hydra.sweeper", "hydra/sweeper", "hydra.sweep.", "hydra.mode", "hydra.run.dir"))
+        ]
+        # a single run (no sweeper in the worker) into the trial's job directory
         command = [
-            *self._worker_command(), "-m", *overrides,
-            "hydra/sweeper=basic",
-            f"hydra.sweep.dir={_format(str(self.sweep_dir))}",
-            f"hydra.sweep.subdir={trial.number}",
+            *self._worker_command(), *hydra_overrides, *overrides,
+            f"hydra.run.dir={_format(str(run_dir))}",
             "+hydra.callbacks.optuna_result._target_="
             "hydra_plugins.fmnist_optuna_sweeper.callbacks.JobResultWriter",
         ]
         logs = self.sweep_dir / ".workers"
         logs.mkdir(exist_ok=True)
-        env = {**os.environ, "FMNIST_SWEEP_WORKER": "1"}
+        env = {**os.environ, WORKER_ENV: "1"}
         with open(logs / f"{trial.number}.log", "w") as out:
             proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env,
                                   cwd=str(self.config.hydra.runtime.cwd) if self.config else None)
         result = run_dir / RESULT_FILE
         if result.exists():
             return self._outcome(json.loads(result.read_text())), run_dir
-        tail = (logs / f"{trial.number}.log").read_text()[-2000:]
+        lines = [line for line in (logs / f"{trial.number}.log").read_text().splitlines()
+                 if line.strip() and not line.startswith(("I0000", "W0000", "WARNING: All log"))]
+        tail = "\n".join(lines[-15:])
         return _Outcome(TrialState.FAIL, error=f"worker exited with {proc.returncode}: {tail}"), run_dir
 
     @staticmethod
