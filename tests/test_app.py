@@ -190,3 +190,5 @@ def test_multirun_makes_one_directory_per_job(data_dir, tmp_path) -> None:
     assert len(seen) == 4
     # a line per epoch inside a multirun, not a progress bar
     assert "━" not in proc.stdout
+    # and the summary report is written at the end without any extra command
+    assert (sweep / "summary" / "report.html").exists()
