@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import fmnist  # noqa: F401  (sets the TensorFlow / Keras environment before they load)
 import hydra
 from omegaconf import DictConfig
 
+import fmnist  # noqa: F401  (sets the TensorFlow / Keras environment before they load)
 from fmnist.app import run
 
 

@@ -97,7 +97,8 @@ def _evaluate(model: keras.Model, splits: Splits, batch_size: int) -> tuple[dict
 
 def _save_confusion(out: Path, cm: np.ndarray, class_names: list[str]) -> None:
     header = "true\\predicted," + ",".join(class_names)
-    rows = [f"{name}," + ",".join(str(int(v)) for v in row) for name, row in zip(class_names, cm, strict=True)]
+    rows = [f"{name}," + ",".join(str(int(v)) for v in row)
+            for name, row in zip(class_names, cm, strict=True)]
     (out / "confusion_matrix.csv").write_text("\n".join([header, *rows]) + "\n")
     plots.save(plots.confusion_matrix_figure(cm, class_names, title="Test confusion matrix (row-normalised)"),
                out / "confusion_matrix.png")
@@ -186,7 +187,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
 
     batch_size = int(cfg.trainer.batch_size)
     train_ds = make_dataset(splits.x_train, splits.y_train, batch_size, shuffle_seed=int(cfg.seed),
-                            augmentation=augmentation)
+                            augmentation=augmentation,
+                            augment_workers=cfg.trainer.get("augment_workers", "auto"))
     val_ds = make_dataset(splits.x_val, splits.y_val, batch_size)
     fit_started = time.perf_counter()
     fit(model, train_ds, val_ds, epochs=int(cfg.trainer.epochs), callbacks=callbacks,

@@ -28,7 +28,13 @@ from keras import ops
 
 from fmnist.errors import ConfigError
 
-__all__ = ["ElasticDistortion", "RandomAffine", "build_augmentation", "gaussian_kernel"]
+__all__ = [
+    "ElasticDistortion",
+    "RandomAffine",
+    "build_augmentation",
+    "gaussian_kernel",
+    "smoothing_matrix",
+]
 
 
 def gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
@@ -57,19 +63,25 @@ def _range(name: str, value: float | Sequence[float], low_limit: float = 0.0) ->
     return pair
 
 
-def _reflect_pad(x: Any, pad: int, axis: int) -> Any:
-    """Pad by mirroring (scipy's 'reflect', i.e. d c b a | a b c d), any width."""
-    while pad > 0:
-        size = int(x.shape[axis])
-        step = min(pad, size)
-        before = ops.flip(ops.take(x, ops.arange(0, step), axis=axis), axis=axis)
-        after = ops.flip(ops.take(x, ops.arange(size - step, size), axis=axis), axis=axis)
-        x = ops.concatenate([before, x, after], axis=axis)
-        pad -= step
-    return x
+def _reflect_index(i: int, size: int) -> int:
+    """scipy's 'reflect' border (d c b a | a b c d) for any index."""
+    period = 2 * size
+    i %= period
+    return i if i < size else period - 1 - i
 
 
-def _reflect_coordinates(coord: Any, size: int) -> Any:
+def smoothing_matrix(kernel: np.ndarray, size: int) -> np.ndarray:
+    """The (size, size) matrix ``M`` with ``M @ x`` equal to filtering ``x`` with ``kernel``
+    under scipy's 'reflect' border, for any kernel width."""
+    radius = (len(kernel) - 1) // 2
+    matrix = np.zeros((size, size), dtype=np.float64)
+    for i in range(size):
+        for k, weight in enumerate(kernel):
+            matrix[i, _reflect_index(i + k - radius, size)] += weight
+    return matrix.astype(np.float32)
+
+
+def _reflect_coordinates(coord: Any, size: Any) -> Any:
     """Map coordinates into [0, size - 1] by half-sample symmetric reflection."""
     period = 2.0 * size
     c = coord + 0.5
@@ -79,28 +91,30 @@ def _reflect_coordinates(coord: Any, size: int) -> Any:
 
 
 def _bilinear(images: Any, rows: Any, cols: Any) -> Any:
-    """Sample ``images`` (B, H, W, C) at per-pixel coordinates ``rows``/``cols`` (B, H, W)."""
+    """Sample ``images`` (B, H, W, C) at per-pixel coordinates ``rows``/``cols`` (B, H, W),
+    bilinearly, with reflected borders (``scipy.ndimage.map_coordinates(order=1,
+    mode='reflect')``)."""
     shape = ops.shape(images)
     batch, height, width, channels = shape[0], images.shape[1], images.shape[2], images.shape[3]
-    rows = _reflect_coordinates(ops.cast(rows, "float32"), height)
-    cols = _reflect_coordinates(ops.cast(cols, "float32"), width)
-    r0 = ops.floor(rows)
-    c0 = ops.floor(cols)
-    fr = ops.expand_dims(rows - r0, -1)
-    fc = ops.expand_dims(cols - c0, -1)
-    r0 = ops.cast(r0, "int32")
-    c0 = ops.cast(c0, "int32")
-    r1 = ops.minimum(r0 + 1, height - 1)
-    c1 = ops.minimum(c0 + 1, width - 1)
-    flat = ops.reshape(ops.cast(images, "float32"), (-1, channels))
+    images = ops.cast(images, "float32")
+    coords = ops.stack([ops.cast(rows, "float32"), ops.cast(cols, "float32")])
+    sizes = ops.reshape(ops.convert_to_tensor([float(height), float(width)]), (2, 1, 1, 1))
+    coords = _reflect_coordinates(coords, sizes)
+    low = ops.floor(coords)
+    frac = ops.expand_dims(coords - low, -1)
+    low = ops.cast(low, "int32")
+    # each pixel with its right, lower and lower-right neighbours (edge replicated), so one
+    # gather fetches all four corners: (B * H * W, C, 4)
+    padded = ops.pad(images, ((0, 0), (0, 1), (0, 1), (0, 0)), mode="symmetric")
+    quads = ops.stack([padded[:, :-1, :-1], padded[:, :-1, 1:], padded[:, 1:, :-1], padded[:, 1:, 1:]],
+                      axis=-1)
+    quads = ops.reshape(quads, (-1, channels, 4))
     base = ops.reshape(ops.arange(batch, dtype="int32") * (height * width), (-1, 1, 1))
-
-    def pick(r: Any, c: Any) -> Any:
-        return ops.take(flat, base + r * width + c, axis=0)
-
-    top = pick(r0, c0) * (1.0 - fc) + pick(r0, c1) * fc
-    bottom = pick(r1, c0) * (1.0 - fc) + pick(r1, c1) * fc
-    return top * (1.0 - fr) + bottom * fr
+    corners = ops.take(quads, base + low[0] * width + low[1], axis=0)  # (B, H, W, C, 4)
+    fr, fc = frac[0], frac[1]
+    top = corners[..., 0] + (corners[..., 1] - corners[..., 0]) * fc
+    bottom = corners[..., 2] + (corners[..., 3] - corners[..., 2]) * fc
+    return top + (bottom - top) * fr
 
 
 @keras.saving.register_keras_serializable(package="fmnist")
@@ -132,26 +146,22 @@ class ElasticDistortion(keras.layers.Layer):
         self.supports_masking = True
 
     def _smooth(self, fields: Any) -> Any:
-        """Gaussian-smooth (B, H, W, 2) fields with reflected borders (separable)."""
-        k = self._kernel
-        radius = (len(k) - 1) // 2
-        column = ops.convert_to_tensor(np.tile(k.reshape(-1, 1, 1, 1), (1, 1, 2, 1)))
-        row = ops.convert_to_tensor(np.tile(k.reshape(1, -1, 1, 1), (1, 1, 2, 1)))
-        x = _reflect_pad(fields, radius, axis=1)
-        x = ops.depthwise_conv(x, column, strides=1, padding="valid")
-        x = _reflect_pad(x, radius, axis=2)
-        return ops.depthwise_conv(x, row, strides=1, padding="valid")
+        """Gaussian-smooth (B, 2, H, W) fields with reflected borders: ``M_h @ f @ M_w.T``
+        with the filter and its border reflections folded into two small matrices."""
+        height, width = int(fields.shape[-2]), int(fields.shape[-1])
+        rows = ops.convert_to_tensor(smoothing_matrix(self._kernel, height))
+        cols_t = ops.convert_to_tensor(smoothing_matrix(self._kernel, width).T)
+        return ops.matmul(ops.matmul(rows, fields), cols_t)
 
     def sample_displacements(self, batch: Any, height: int, width: int) -> Any:
-        """Displacement fields (B, H, W, 2) in pixels: [..., 0] rows, [..., 1] columns."""
+        """Displacement fields (B, 2, H, W) in pixels: [:, 0] rows, [:, 1] columns."""
         noise = keras.random.uniform(
-            (batch, height, width, 2), -1.0, 1.0, seed=self.seed_generator
+            (batch, 2, height, width), -1.0, 1.0, seed=self.seed_generator
         )
         low, high = self._alpha_range
         if low == high:
-            alpha: Any = low
-        else:
-            alpha = keras.random.uniform((batch, 1, 1, 1), low, high, seed=self.seed_generator)
+            return self._smooth(noise) * low
+        alpha = keras.random.uniform((batch, 1, 1, 1), low, high, seed=self.seed_generator)
         return self._smooth(noise) * alpha
 
     def call(self, inputs: Any, training: bool = False) -> Any:
@@ -165,7 +175,7 @@ class ElasticDistortion(keras.layers.Layer):
         disp = self.sample_displacements(ops.shape(images)[0], height, width)
         grid_r = ops.reshape(ops.arange(height, dtype="float32"), (1, -1, 1))
         grid_c = ops.reshape(ops.arange(width, dtype="float32"), (1, 1, -1))
-        out = _bilinear(images, grid_r + disp[..., 0], grid_c + disp[..., 1])
+        out = _bilinear(images, grid_r + disp[:, 0], grid_c + disp[:, 1])
         out = ops.cast(out, images.dtype)
         return out[0] if unbatched else out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,11 +18,30 @@ import tensorflow as tf
 
 from fmnist.errors import ConfigError
 
-__all__ = ["BestWeights", "EpochLogger", "fit", "make_dataset", "predict_probabilities"]
+__all__ = [
+    "BestWeights",
+    "EpochLogger",
+    "augmentation_workers",
+    "fit",
+    "make_dataset",
+    "predict_probabilities",
+]
 
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+
+
+def augmentation_workers(setting: int | str = "auto") -> int:
+    """Parallel calls of the augmentation map. ``auto``: one on small CPUs, where more threads
+    only take cores from training (the batched layers run far faster than training consumes),
+    and tf.data's autotuning where there are cores to spare."""
+    if setting == "auto":
+        return 1 if (os.cpu_count() or 1) <= 4 else tf.data.AUTOTUNE
+    workers = int(setting)
+    if workers < 1 and workers != tf.data.AUTOTUNE:
+        raise ConfigError(f"trainer.augment_workers must be auto or >= 1, got {setting!r}")
+    return workers
 
 
 def make_dataset(
@@ -31,9 +51,10 @@ def make_dataset(
     *,
     shuffle_seed: int | None = None,
     augmentation: keras.layers.Layer | None = None,
+    augment_workers: int | str = "auto",
 ) -> tf.data.Dataset:
     """Batches from in-memory arrays; shuffled (seeded, reshuffled every epoch) when
-    ``shuffle_seed`` is given; ``augmentation`` applied to whole batches in parallel."""
+    ``shuffle_seed`` is given; ``augmentation`` applied to whole batches inside the pipeline."""
     if batch_size <= 0:
         raise ConfigError(f"trainer.batch_size must be > 0, got {batch_size}")
     ds = tf.data.Dataset.from_tensor_slices((x, y) if y is not None else x)
@@ -43,7 +64,7 @@ def make_dataset(
     if augmentation is not None:
         ds = ds.map(
             lambda images, labels: (augmentation(images, training=True), labels),
-            num_parallel_calls=tf.data.AUTOTUNE,
+            num_parallel_calls=augmentation_workers(augment_workers),
             deterministic=True,
         )
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -25,7 +25,7 @@ def _read_history(path: Path) -> list[dict[str, str]]:
 def test_run_writes_every_artifact(compose_cfg, tmp_path: Path) -> None:
     cfg = compose_cfg("model=brief", "trainer.epochs=2")
     value = run(cfg)
-    assert ARTIFACTS <= {p.name for p in tmp_path.iterdir()}
+    assert {p.name for p in tmp_path.iterdir()} >= ARTIFACTS
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["epochs"] == 2
     assert value == pytest.approx(metrics["val"]["accuracy"])
@@ -183,9 +183,10 @@ def test_multirun_makes_one_directory_per_job(data_dir, tmp_path) -> None:
     assert [p.name for p in jobs] == ["0", "1", "2", "3"]
     seen = set()
     for job in jobs:
-        assert ARTIFACTS <= {p.name for p in job.iterdir()}
+        assert {p.name for p in job.iterdir()} >= ARTIFACTS
         overrides = (job / ".hydra" / "overrides.yaml").read_text()
-        seen.add(tuple(sorted(line for line in overrides.splitlines() if "model=" in line or "optim=" in line)))
+        seen.add(tuple(sorted(line for line in overrides.splitlines()
+                              if "model=" in line or "optim=" in line)))
         assert json.loads((job / "metrics.json").read_text())["status"] == "completed"
     assert len(seen) == 4
     # a line per epoch inside a multirun, not a progress bar

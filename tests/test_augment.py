@@ -47,17 +47,18 @@ def test_fields_differ_per_image_and_reproduce_with_seed() -> None:
     for i in range(1, 4):
         assert not np.allclose(a[0], a[i])
     # row and column fields are drawn independently (Keras' RandomElasticTransform reuses one)
-    assert not np.allclose(a[..., 0], a[..., 1])
+    assert not np.allclose(a[:, 0], a[:, 1])
 
 
-def test_smoothing_equals_scipy_gaussian_filter() -> None:
-    layer = ElasticDistortion(alpha=1, sigma=3.0)
-    noise = np.random.default_rng(0).uniform(-1, 1, (3, 28, 28, 2)).astype("float32")
+@pytest.mark.parametrize("sigma", [3.0, 1.0, 10.0])  # 10: the kernel is wider than the image
+def test_smoothing_equals_scipy_gaussian_filter(sigma: float) -> None:
+    layer = ElasticDistortion(alpha=1, sigma=sigma)
+    noise = np.random.default_rng(0).uniform(-1, 1, (3, 2, 28, 20)).astype("float32")
     ours = np.asarray(layer._smooth(noise))
     for b in range(3):
         for c in range(2):
-            ref = gaussian_filter(noise[b, ..., c].astype(np.float64), 3.0, mode="reflect")
-            assert np.allclose(ours[b, ..., c], ref, atol=1e-5)
+            ref = gaussian_filter(noise[b, c].astype(np.float64), sigma, mode="reflect")
+            assert np.allclose(ours[b, c], ref, atol=1e-5)
 
 
 @pytest.mark.parametrize(("alpha", "sigma"), [(10.0, 3.0), (34.0, 4.0), (5.0, 2.0)])
@@ -68,10 +69,10 @@ def test_displacement_statistics_match_the_definition(alpha: float, sigma: float
     d = np.asarray(layer.sample_displacements(512, 28, 28))
     k = gaussian_kernel(sigma).astype(np.float64)
     expected = alpha * np.sqrt(1 / 3) * (k**2).sum()
-    centre = d[:, 10:18, 10:18, :]
+    centre = d[:, :, 10:18, 10:18]
     assert centre.std() == pytest.approx(expected, rel=0.05)
     assert abs(centre.mean()) < 0.05 * expected
-    corr = np.corrcoef(centre[..., 0].ravel(), centre[..., 1].ravel())[0, 1]
+    corr = np.corrcoef(centre[:, 0].ravel(), centre[:, 1].ravel())[0, 1]
     assert abs(corr) < 0.05
 
 
@@ -139,3 +140,21 @@ def test_pipeline_runs_inside_tf_data_with_distinct_seeds(shoes) -> None:
     assert sum(len(b) for b in batches) == len(shoes)
     assert all(b.shape[1:] == (28, 28, 1) for b in batches)
     assert build_augmentation([], 0) is None
+
+
+@pytest.mark.parametrize("reach", [3.0, 40.0])  # 40: far outside, reflected several times
+def test_resampling_equals_scipy_map_coordinates(reach: float) -> None:
+    from scipy.ndimage import map_coordinates
+
+    from fmnist.augment import _bilinear
+
+    rng = np.random.default_rng(1)
+    images = rng.random((3, 28, 20, 2)).astype("float32")
+    rows = (np.arange(28)[None, :, None] + rng.uniform(-reach, reach, (3, 28, 20))).astype("float32")
+    cols = (np.arange(20)[None, None, :] + rng.uniform(-reach, reach, (3, 28, 20))).astype("float32")
+    ours = np.asarray(_bilinear(images, rows, cols))
+    for b in range(3):
+        for c in range(2):
+            ref = map_coordinates(images[b, ..., c].astype(np.float64), [rows[b], cols[b]], order=1,
+                                  mode="reflect")
+            assert np.allclose(ours[b, ..., c], ref, atol=1e-5)

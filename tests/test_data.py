@@ -39,7 +39,7 @@ def test_read_idx_rejects_non_idx(tmp_path: Path) -> None:
 def test_fashion_mnist_split_sizes_stratified_and_seeded(fashion, data_dir: Path) -> None:
     assert (len(fashion.y_train), len(fashion.y_val), len(fashion.y_test)) == (54000, 6000, 10000)
     assert fashion.x_train.shape[1:] == (28, 28, 1) and fashion.x_train.dtype == np.float32
-    assert 0.0 <= fashion.x_train.min() and fashion.x_train.max() <= 1.0
+    assert fashion.x_train.min() >= 0.0 and fashion.x_train.max() <= 1.0
     assert np.all(np.bincount(fashion.y_val) == 600)
     again = load_fashion_mnist(data_dir, download=False, seed=0)
     assert np.array_equal(again.y_val, fashion.y_val) and np.array_equal(again.x_val, fashion.x_val)

@@ -3,8 +3,8 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, confusion_matrix as sk_confusion
-from sklearn.metrics import precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix as sk_confusion
 
 from fmnist.metrics import classification_metrics, confusion_matrix, flatten
 

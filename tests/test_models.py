@@ -43,7 +43,8 @@ def test_deeper_dropout_is_configurable_and_checked() -> None:
     model = models.deeper((28, 28, 1), 10, dropout_conv2=0.1, dropout_conv3=0.4)
     rates = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
     assert rates == [0.1, 0.4]
-    with pytest.raises(ConfigError, match=r"model.dropout_conv2 must be in \[0, 1\), got model.dropout_conv2=1.2"):
+    message = r"model.dropout_conv2 must be in \[0, 1\), got model.dropout_conv2=1.2"
+    with pytest.raises(ConfigError, match=message):
         models.deeper((28, 28, 1), 10, dropout_conv2=1.2)
 
 

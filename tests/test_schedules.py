@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 
 import keras
@@ -34,7 +35,7 @@ def test_sgdr_equals_the_notebook_formula_over_restarts(T, T_mul, steps, epochs)
     expected = notebook_sgdr(0.006, 0.001, T, T_mul, steps, steps * epochs)
     ours = [sgdr_learning_rate(i, steps, 0.006, 0.001, T, T_mul) for i in range(steps * epochs)]
     assert ours == pytest.approx(expected, rel=1e-12, abs=1e-15)
-    restarts = sum(1 for a, b in zip(ours, ours[1:], strict=False) if b > a)
+    restarts = sum(1 for a, b in itertools.pairwise(ours) if b > a)
     assert restarts >= 2
 
 
@@ -56,7 +57,7 @@ def test_sgdr_callback_sets_the_rate_used_each_batch() -> None:
 def test_sgdr_min_lr_fraction_and_errors() -> None:
     cb = SGDR(max_lr=0.01, min_lr_fraction=0.25)
     assert cb.min_lr == pytest.approx(0.0025)
-    with pytest.raises(ConfigError, match="min_lr < max_lr, got min_lr=0.01, max_lr=0.005"):
+    with pytest.raises(ConfigError, match=r"min_lr < max_lr, got min_lr=0\.01, max_lr=0\.005"):
         SGDR(max_lr=0.005, min_lr=0.01)
     with pytest.raises(ConfigError, match="T_mul must be >= 1"):
         SGDR(0.01, 0.001, T_mul=0.5)

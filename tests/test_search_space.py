@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
 from hydra_plugins.fmnist_optuna_sweeper.search_space import SearchSpaceError, parse_search_space
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 TABLE = [
     ("interval(0.1, 0.5)", FloatDistribution(0.1, 0.5)),

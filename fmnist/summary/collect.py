@@ -100,7 +100,8 @@ def _overrides(lines: Iterable[str] | None) -> dict[str, str]:
 def read_run(path: Path, root: Path | None = None) -> Run:
     """Read one run directory; never raises for a broken or unfinished run (its status and
     note say what is missing)."""
-    name = str(path.relative_to(root)) if root is not None and path != root and root in path.parents else path.name
+    inside = root is not None and path != root and root in path.parents
+    name = str(path.relative_to(root)) if inside and root is not None else path.name
     run = Run(path=path, name=name, status="incomplete")
     run.overrides = _overrides(_read_yaml(path / ".hydra" / "overrides.yaml"))
     run.config = _read_yaml(path / ".hydra" / "config.yaml") or {}

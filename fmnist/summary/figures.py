@@ -10,13 +10,13 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-from fmnist.plots import confusion_matrix_figure, save  # noqa: E402
-from fmnist.summary.collect import Run  # noqa: E402
+from fmnist.plots import confusion_matrix_figure, save
+from fmnist.summary.collect import Run
 
 __all__ = ["run_colours", "write_run_figures", "write_study_figures"]
 

@@ -6,7 +6,7 @@ Keys keep the official ``hydra-optuna-sweeper`` names where they exist (``sample
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional  # noqa: UP035  (OmegaConf reads these)
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
@@ -20,9 +20,9 @@ class OptunaSweeperConf:
     #: "maximize" / "minimize", or a list of them for a multi-objective study (Pareto set)
     direction: Any = "maximize"
     #: study name; trials of every sweep with the same name and storage share one study
-    study_name: Optional[str] = None
+    study_name: str | None = None
     #: any Optuna storage URL (sqlite:///..., postgresql://...); None = sqlite under outputs/
-    storage: Optional[str] = None
+    storage: str | None = None
     #: the study's total number of trials: a resumed sweep runs only the missing ones
     n_trials: int = 20
     #: trials at a time on this machine (>1 runs each job in its own process)
@@ -34,20 +34,20 @@ class OptunaSweeperConf:
     #: an Optuna pruner config (``_target_``); None = no pruning
     pruner: Any = None
     #: search space: parameter path -> override string (interval, choice, range, tag, ...)
-    params: Optional[Dict[str, Any]] = None
+    params: dict[str, Any] | None = None
     #: parameter sets (path -> value) run first, e.g. a known good configuration
-    enqueue: List[Any] = field(default_factory=list)
+    enqueue: list[Any] = field(default_factory=list)
     #: times a trial left RUNNING by a killed sweep is retried (0 = mark failed only)
     retry_failed: int = 0
     #: seconds between heartbeats of a running trial; a trial silent for grace_period
     #: seconds is stale (its sweep died) and is marked failed by the next sweep
     heartbeat_interval: int = 30
-    grace_period: Optional[int] = None
+    grace_period: int | None = None
     #: pass ``++optuna.storage/study_name/trial_id/trial_number`` to jobs (for pruning)
     trial_overrides: bool = True
     #: program that runs one job when n_jobs > 1 (default: the running app, e.g.
     #: ``[python, -m, fmnist]``)
-    worker_command: Optional[List[str]] = None
+    worker_command: list[str] | None = None
 
 
 ConfigStore.instance().store(

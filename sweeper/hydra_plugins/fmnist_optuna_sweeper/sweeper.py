@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+
 try:
     import fcntl
 except ImportError:  # Windows: no file lock, threads are still serialised
@@ -43,12 +44,11 @@ from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
+from hydra_plugins.fmnist_optuna_sweeper.callbacks import RESULT_FILE, outcome_from_job_return
+from hydra_plugins.fmnist_optuna_sweeper.search_space import SearchSpaceError, parse_search_space
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.distributions import BaseDistribution
 from optuna.trial import TrialState
-
-from hydra_plugins.fmnist_optuna_sweeper.callbacks import RESULT_FILE, outcome_from_job_return
-from hydra_plugins.fmnist_optuna_sweeper.search_space import SearchSpaceError, parse_search_space
 
 __all__ = ["OptunaSweeper", "SweepError", "make_storage"]
 
@@ -283,7 +283,8 @@ class OptunaSweeper(Sweeper):
 
     def _enqueue(self, study: optuna.Study) -> None:
         for entry in self.options.enqueue or []:
-            params = OmegaConf.to_container(entry, resolve=True) if isinstance(entry, DictConfig) else dict(entry)
+            params = (OmegaConf.to_container(entry, resolve=True) if isinstance(entry, DictConfig)
+                      else dict(entry))
             study.enqueue_trial(params, skip_if_exists=True)  # type: ignore[arg-type]
 
     @staticmethod
