@@ -51,7 +51,7 @@ def confusion_matrix_figure(
 def augmentation_grid(
     originals: np.ndarray,
     augmented: np.ndarray,
-    labels: Sequence[int],
+    labels: Sequence[int] | np.ndarray,
     class_names: Sequence[str],
     title: str = "Augmented training samples",
 ) -> Any:

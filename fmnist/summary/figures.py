@@ -3,7 +3,7 @@ with many runs the top N are drawn in colour and the rest faded grey."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,7 @@ def write_study_figures(study: Any, out: Path) -> dict[str, Path]:
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     written: dict[str, Path] = {}
     single = len(study.directions) == 1
-    plots = []
+    plots: list[tuple[str, str, Callable[..., Any]]] = []
     if single:
         plots += [("Optimisation history", "optuna_history.png", ovm.plot_optimization_history)]
         plots += [("Intermediate values", "optuna_intermediate.png", ovm.plot_intermediate_values)]
@@ -156,7 +156,7 @@ def write_study_figures(study: Any, out: Path) -> dict[str, Path]:
             except (ValueError, RuntimeError):
                 continue
         axes = np.ravel(result) if isinstance(result, np.ndarray) else [result]
-        fig = axes[0].figure
+        fig = axes[0].get_figure(root=True)
         fig.set_size_inches(max(fig.get_size_inches()[0], 8), max(fig.get_size_inches()[1], 4.5))
         written[title] = save(fig, out / name)
     return written

@@ -69,6 +69,8 @@ def distribution_from_override(override: Override) -> BaseDistribution | None:
         return CategoricalDistribution(values)
     if isinstance(value, IntervalSweep):
         low, high, log = value.start, value.end, "log" in value.tags
+        if low is None or high is None:
+            raise SearchSpaceError(f"{name}: interval needs both bounds, got {value!r}")
         if not low < high:
             raise SearchSpaceError(
                 f"{name}: interval needs low < high, got low={low}, high={high}"

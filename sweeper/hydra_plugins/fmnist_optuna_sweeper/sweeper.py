@@ -270,7 +270,7 @@ class OptunaSweeper(Sweeper):
                     storage=storage,
                     sampler=self._object(self.sampler, None),
                     pruner=self._object(self.pruner, optuna.pruners.NopPruner()),
-                    directions=directions,
+                    directions=directions,  # type: ignore[arg-type]
                     load_if_exists=True,
                 )
                 return storage, study
