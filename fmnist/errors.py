@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 __all__ = [
     "ConfigError",
     "DataError",
     "FmnistError",
     "UnsafeFileError",
     "WeightsUnavailableError",
+    "run_cli",
 ]
 
 
@@ -29,3 +33,15 @@ class ConfigError(FmnistError, ValueError):
 
 class WeightsUnavailableError(FmnistError, RuntimeError):
     """Pretrained weights were asked for but cannot be obtained (e.g. offline)."""
+
+
+def run_cli(action: Callable[[], object]) -> int:
+    """Run a command-line action: print ``wrote <its result>`` and return 0, or print the
+    message of an :class:`FmnistError` to stderr and return 2 (no traceback for bad input)."""
+    try:
+        result = action()
+    except FmnistError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {result}")
+    return 0

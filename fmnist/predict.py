@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from fmnist.data import load_labels, load_prediction_file
-from fmnist.errors import DataError, FmnistError
+from fmnist.errors import DataError, run_cli
 
 __all__ = ["main", "predict_run", "write_submission"]
 
@@ -86,13 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-o", "--output", help="CSV path (default: RUN_DIR/submission.csv)")
     parser.add_argument("--probabilities", action="store_true", help="add p_<class> columns")
     args = parser.parse_args(argv)
-    try:
-        path = predict_run(args.run_dir, args.file, args.output, args.probabilities)
-    except FmnistError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+    return run_cli(lambda: predict_run(args.run_dir, args.file, args.output, args.probabilities))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,19 @@
 from __future__ import annotations
 
+import importlib
+
 import pytest
-from hydra_plugins.fmnist_optuna_sweeper.search_space import SearchSpaceError, parse_search_space
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+
+def _space():
+    """The module as it is now: Hydra's plugin scan re-executes plugin modules and replaces
+    them in ``sys.modules``, so function and exception class must come from one import."""
+    return importlib.import_module("hydra_plugins.fmnist_optuna_sweeper.search_space")
+
+
+def parse_search_space(*args):
+    return _space().parse_search_space(*args)
 
 TABLE = [
     ("interval(0.1, 0.5)", FloatDistribution(0.1, 0.5)),
@@ -52,10 +63,10 @@ def test_command_line_wins_and_mixes() -> None:
     ],
 )
 def test_bad_search_space_names_the_parameter(text: str, message: str) -> None:
-    with pytest.raises(SearchSpaceError, match=message):
+    with pytest.raises(_space().SearchSpaceError, match=message):
         parse_search_space({"x.y": text})
 
 
 def test_bad_command_line_override() -> None:
-    with pytest.raises(SearchSpaceError, match="cannot parse override 'lr=interval\\(1,'"):
+    with pytest.raises(_space().SearchSpaceError, match="cannot parse override 'lr=interval\\(1,'"):
         parse_search_space({}, ["lr=interval(1,"])

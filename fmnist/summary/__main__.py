@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from fmnist.errors import FmnistError
+from fmnist.errors import run_cli
 from fmnist.summary.report import summarize
 
 
@@ -24,13 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.top < 1:
         parser.error(f"--top must be >= 1, got {args.top}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        report = summarize(args.paths, args.output, top_n=args.top)
-    except FmnistError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"wrote {report}")
-    return 0
+    return run_cli(lambda: summarize(args.paths, args.output, top_n=args.top))
 
 
 if __name__ == "__main__":
