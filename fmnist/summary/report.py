@@ -30,10 +30,20 @@ __all__ = ["load_study_of", "markdown_table", "summarize", "sweep_commands"]
 log = logging.getLogger(__name__)
 
 
+def _short(text: str) -> str:
+    """A swept value for display: long floats to 4 significant digits ('0.0274519...' ->
+    '0.02745'); anything else unchanged. The CSV files keep the exact values."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return f"{number:.4g}" if "." in text and len(text) > 8 else text
+
+
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return "" if math.isnan(value) else f"{value:.4f}"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return _short(str(value)).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -85,6 +95,7 @@ def _image(path: Path, title: str) -> str:
 def _html_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "<p><em>(none)</em></p>"
+    frame = frame.map(lambda v: _short(v) if isinstance(v, str) else v)
     return frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="",
                          classes="table", border=0, escape=True)
 
