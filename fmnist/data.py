@@ -515,7 +515,7 @@ def load_prediction_file(
     ``image_shape`` (H, W), when given, must match the file's images.
     """
     path = Path(os.path.expanduser(str(path)))
-    if path.name.endswith((".npy",)):
+    if path.suffix == ".npy":
         obj = read_npy_dict(path)
         x = _features(obj, path)
         if "id" in obj:

@@ -32,8 +32,7 @@ class OptunaPruning(keras.callbacks.Callback):
         study = optuna.load_study(study_name=study_name, storage=storage)
         # the sweeper stores its pruner's config with the study (storages keep no pruner)
         spec = study.user_attrs.get("pruner")
-        pruner = instantiate(spec) if spec else optuna.pruners.NopPruner()
-        study = optuna.load_study(study_name=study_name, storage=storage, pruner=pruner)
+        study.pruner = instantiate(spec) if spec else optuna.pruners.NopPruner()
         self.trial = optuna.trial.Trial(study, int(trial_id))
         self.monitor = monitor
         self.enabled = len(study.directions) == 1

@@ -27,7 +27,7 @@ import threading
 import time
 import warnings
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -185,7 +185,7 @@ class OptunaSweeper(Sweeper):
             return instantiate(node)
         return node
 
-    def _check_keys(self, distributions: dict[str, BaseDistribution], fixed: Sequence[str]) -> None:
+    def _check_keys(self, distributions: dict[str, BaseDistribution]) -> None:
         """Every searched path must exist in the composed config (``+key`` adds one)."""
         assert self.config is not None
         for key in distributions:
@@ -194,7 +194,7 @@ class OptunaSweeper(Sweeper):
             if OmegaConf.select(self.config, key.lstrip("+"), default=_MISSING) is _MISSING:
                 raise SearchSpaceError(
                     f"unknown parameter path {key!r}: the composed config has no such key "
-                    "(check its spelling, or write +{key} to add a new one)".replace("{key}", key)
+                    f"(check its spelling, or write +{key} to add a new one)"
                 )
 
     def _check_options(self) -> None:
@@ -214,7 +214,7 @@ class OptunaSweeper(Sweeper):
         self._check_options()
         params = OmegaConf.to_container(self.options.params, resolve=True) if self.options.params else {}
         distributions, fixed = parse_search_space(params, arguments)  # type: ignore[arg-type]
-        self._check_keys(distributions, fixed)
+        self._check_keys(distributions)
         directions = self._directions()
         url = self._storage_url()
         study_name = str(self.options.study_name or "fmnist")
