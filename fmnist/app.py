@@ -78,6 +78,22 @@ def _verbosity(setting: Any) -> int:
         return 2
 
 
+#: metrics Keras logs every epoch, which a trial can report for pruning
+_EPOCH_METRICS = ("val_accuracy", "val_loss", "accuracy", "loss")
+
+
+def _pruning_monitor(monitor: str | None, objectives: list[str]) -> str:
+    """What a trial reports each epoch: ``optuna.monitor``, or by default the optimised metric
+    when Keras logs it every epoch (so the pruner compares in the study's direction), else
+    ``val_accuracy``."""
+    if monitor is not None:
+        if monitor not in _EPOCH_METRICS:
+            raise ConfigError(
+                f"optuna.monitor must be one of {', '.join(_EPOCH_METRICS)}, got {monitor!r}")
+        return monitor
+    return objectives[0] if objectives[0] in _EPOCH_METRICS else "val_accuracy"
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=float) + "\n")
 
@@ -181,7 +197,7 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     pruning = None
     if cfg.get("optuna") and cfg.optuna.get("trial_id") is not None:
         pruning = OptunaPruning(cfg.optuna.storage, cfg.optuna.study_name, cfg.optuna.trial_id,
-                                monitor=cfg.optuna.monitor)
+                                monitor=_pruning_monitor(cfg.optuna.get("monitor"), objectives))
         callbacks.append(pruning)
     log.info("Callbacks: %s", [type(c).__name__ for c in callbacks])
 

@@ -193,3 +193,14 @@ def test_multirun_makes_one_directory_per_job(data_dir, tmp_path) -> None:
     assert "━" not in proc.stdout
     # and the summary report is written at the end without any extra command
     assert (sweep / "summary" / "report.html").exists()
+
+
+def test_pruning_reports_the_optimised_metric_when_it_is_logged_every_epoch() -> None:
+    from fmnist.app import _pruning_monitor
+
+    assert _pruning_monitor(None, ["val_loss"]) == "val_loss"
+    assert _pruning_monitor(None, ["val_accuracy", "train_seconds"]) == "val_accuracy"
+    assert _pruning_monitor(None, ["test_f1_macro"]) == "val_accuracy"
+    assert _pruning_monitor("loss", ["val_accuracy"]) == "loss"
+    with pytest.raises(ConfigError, match=r"optuna\.monitor must be one of .*, got 'test_accuracy'"):
+        _pruning_monitor("test_accuracy", ["val_accuracy"])
