@@ -232,6 +232,7 @@ def test_multi_objective_gives_a_pareto_set(tmp_path: Path) -> None:
     assert {p["trial"] for p in front} == {t.number for t in study.best_trials}
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_trial_left_running_by_a_killed_sweep_is_failed_and_retried(tmp_path: Path) -> None:
     from hydra_plugins.fmnist_optuna_sweeper.sweeper import make_storage
 
