@@ -145,3 +145,15 @@ def test_summary_callback_can_be_switched_off(tmp_path: Path) -> None:
                       "hydra.callbacks.summary.enabled=false", cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "0" / "metrics.json").exists() and not (out / "summary").exists()
+
+
+def test_runs_table_reads_run_level_objectives(tmp_path: Path) -> None:
+    """``train_seconds`` is a run-level number, not the 'seconds' metric of the train split."""
+    from fmnist.summary import Run, runs_table
+
+    runs = [Run(path=tmp_path / n, name=n, status="completed",
+                metrics={"train_seconds": s, "val": {"accuracy": 0.5}})
+            for n, s in (("slow", 9.0), ("fast", 2.0))]
+    table = runs_table(runs, "train_seconds")
+    assert list(table["run"]) == ["fast", "slow"] and list(table["train_seconds"]) == [2.0, 9.0]
+    assert table.loc[0, "best"] == "★"

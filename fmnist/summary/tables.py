@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fmnist.metrics import flatten
 from fmnist.summary.collect import Run
 
 __all__ = ["group_table", "objective_of", "runs_table", "study_tables", "swept_keys"]
@@ -48,14 +49,6 @@ def objective_of(runs: Sequence[Run]) -> str:
     return "val_accuracy"
 
 
-def _value(run: Run, metric: str) -> float:
-    split, _, name = metric.partition("_")
-    if split in ("train", "val", "test"):
-        return run.metric(split, name)
-    value = run.metrics.get(metric)
-    return float(value) if isinstance(value, int | float) else math.nan
-
-
 def runs_table(runs: Sequence[Run], objective: str | None = None) -> pd.DataFrame:
     """One row per run: swept hyperparameters, status, epochs, metrics, parameters, seconds;
     sorted by the objective (best first, unfinished runs last) with the best marked."""
@@ -70,7 +63,7 @@ def runs_table(runs: Sequence[Run], objective: str | None = None) -> pd.DataFram
             row[f"{split}_{name}"] = run.metric(split, name)
         row.update(params=run.metrics.get("params"), seconds=run.metrics.get("wall_seconds"),
                    note=run.note)
-        row[objective] = _value(run, objective)
+        row[objective] = flatten(run.metrics).get(objective, math.nan)
         rows.append(row)
     table = pd.DataFrame(rows)
     ascending = any(word in objective for word in _LOWER_IS_BETTER)
