@@ -191,7 +191,7 @@ class OptunaSweeper(Sweeper):
         for key in distributions:
             if key.startswith(("+", "~")) or "/" in key:
                 continue
-            if OmegaConf.select(self.config, key.lstrip("+"), default=_MISSING) is _MISSING:
+            if OmegaConf.select(self.config, key, default=_MISSING) is _MISSING:
                 raise SearchSpaceError(
                     f"unknown parameter path {key!r}: the composed config has no such key "
                     f"(check its spelling, or write +{key} to add a new one)"
