@@ -49,6 +49,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: database messages worth a retry (a busy or unreachable server, a concurrent create)
+_TRANSIENT = re.compile(r"locked|busy|timeout|timed out|could not connect|connection|already exists|"
+                        r"terminat|deadlock|too many clients|starting up", re.IGNORECASE)
 
 
 @contextlib.contextmanager
@@ -103,9 +106,11 @@ def is_transient(exc: BaseException) -> bool:
         from sqlalchemy import exc as sa
     except ImportError:  # pragma: no cover
         return False
-    if isinstance(exc, optuna.exceptions.DuplicatedStudyError | sa.OperationalError | sa.IntegrityError):
+    if isinstance(exc, optuna.exceptions.DuplicatedStudyError | sa.IntegrityError):
         return True
-    return isinstance(exc, sa.DBAPIError) and bool(exc.connection_invalidated)
+    if not isinstance(exc, sa.DBAPIError):
+        return False
+    return bool(exc.connection_invalidated) or bool(_TRANSIENT.search(str(exc.orig or exc)))
 
 
 def retry_transient(what: str, call: Callable[[], T], attempts: int = 5) -> T:

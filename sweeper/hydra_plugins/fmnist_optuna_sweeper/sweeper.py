@@ -189,8 +189,9 @@ class OptunaSweeper(Sweeper):
         self.study, self.store, self.url, self.space = study, store, url, space
         self.n_trials, self.failures = n_trials, records.Failures(float(o.max_failure_rate))
         self.stop_reason: str | None = None
-        log.info("Study %r in %s: %d of %d trials taken; searching %s; %d job(s) at a time "
-                 "(optuna-dashboard %s)", study_name, storage.mask_url(url), self._count(), n_trials,
+        log.info("Study %r in %s: %d of %d trials taken; sampler %s; searching %s; %d job(s) at "
+                 "a time (watch it with: optuna-dashboard %s)", study_name, storage.mask_url(url),
+                 self._count(), n_trials, type(study.sampler).__name__,
                  ", ".join(p.name for p in space.params) or "nothing", o.n_jobs, storage.mask_url(url))
         if int(o.n_jobs) == 1:
             self._worker(workers.InProcess(self.launcher))
