@@ -64,10 +64,10 @@ def build(node: Any, what: str, **kwargs: Any) -> Any:
         with storage.quiet():
             return instantiate(spec, **kwargs)
     except Exception as exc:
-        raise SweepError(
-            f"cannot build hydra.sweeper.{what} {target}: {exc}. (A {what} written inline in a "
-            f"config keeps the keys of the default option; to switch, use 'override "
-            f"hydra/sweeper/{what}: NAME')") from exc
+        hint = (f" (a {what} written inline in a config keeps the keys of the default option; to "
+                f"switch, use 'override hydra/sweeper/{what}: NAME')"
+                if "unexpected keyword" in str(exc) else "")
+        raise SweepError(f"cannot build hydra.sweeper.{what} {target}: {exc}{hint}") from exc
 
 
 def _extender(path: str | None) -> Any:
