@@ -220,7 +220,6 @@ class OptunaSweeperConf:
     trial_overrides: bool = True
     worker_command: list[str] | None = None
     accept_changed_settings: bool = False
-    dashboard_url: str | None = None
 
 
 _store = ConfigStore.instance()
