@@ -65,11 +65,16 @@ def quiet() -> Iterator[None]:
 
 
 def resolve(storage: str | None, study_name: str | None, sweep_dir: Path) -> tuple[str, str]:
-    """The storage URL and study name a sweep uses (see the module's table)."""
+    """The storage URL and study name a sweep uses (see the module's table). A relative SQLite
+    path (``sqlite:///outputs/optuna.db``) is made absolute, so that jobs find the same file
+    wherever they run; its directory is created."""
     url = storage
     if not url:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{(sweep_dir / 'optuna.db').absolute()}"
+    if url.startswith("sqlite:///") and url[len("sqlite:///"):] not in ("", ":memory:"):
+        path = Path(url[len("sqlite:///"):]).absolute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
     name = study_name or f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     return str(url), str(name)
 
