@@ -100,8 +100,39 @@ def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
                     max_retry=retry_failed)
     engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True})
+    if url.startswith("sqlite:///"):
+        _sqlite_wal(url[len("sqlite:///"):])
     with quiet():
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+
+
+_WAL_FILES: set[str] = set()
+
+
+def _sqlite_wal(path: str) -> None:
+    """Our SQLite databases in write-ahead-log mode with ``synchronous=NORMAL``: a commit no
+    longer waits for the disk (the database stays consistent; a power cut may lose the last
+    commits), which more than halves the sweeper's own per-trial time, and readers (the
+    dashboard, workers) do not block the writer. Other SQLite databases of the process are
+    left alone."""
+    if not _WAL_FILES:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        @event.listens_for(Engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            if not type(dbapi_connection).__module__.startswith("sqlite3"):
+                return
+            cursor = dbapi_connection.cursor()
+            try:
+                files = {row[2] for row in cursor.execute("PRAGMA database_list")}
+                if files & _WAL_FILES:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    cursor.execute("PRAGMA synchronous=NORMAL")
+            finally:
+                cursor.close()
+
+    _WAL_FILES.add(str(Path(path).absolute()))
 
 
 def is_transient(exc: BaseException) -> bool:
