@@ -170,6 +170,10 @@ class OptunaSweeper(Sweeper):
             sampler = sampler(grid)
         pruner = build(self.pruner_cfg, "pruner")
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        launch: workers.Launch = workers.InProcess(self.launcher)
+        if int(o.n_jobs) > 1:  # a wrong worker command is an error now, not n failed trials
+            command = workers.worker_command(o.worker_command, self.task_function.__module__)
+            launch = workers.Subprocess(command, self.config, sweep_dir)
         url, study_name = storage.resolve(o.storage, o.study_name, sweep_dir)
         store, study = storage.open_study(
             url, study_name, directions, sampler, pruner, o.heartbeat_interval, o.grace_period,
@@ -187,6 +191,10 @@ class OptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         self.study, self.store, self.url, self.space = study, store, url, space
+        # null: pass the trial's whereabouts when the app's config has a place for them
+        self.trial_overrides = (bool(o.trial_overrides) if o.trial_overrides is not None else
+                                OmegaConf.select(self.config, "optuna.trial_id", default=_MISSING)
+                                is not _MISSING)
         self.n_trials, self.failures = n_trials, records.Failures(float(o.max_failure_rate))
         self.stop_reason: str | None = None
         log.info("Study %r in %s: %d of %d trials taken; sampler %s; searching %s; %d job(s) at "
@@ -194,10 +202,8 @@ class OptunaSweeper(Sweeper):
                  self._count(), n_trials, type(study.sampler).__name__,
                  ", ".join(p.name for p in space.params) or "nothing", o.n_jobs, storage.mask_url(url))
         if int(o.n_jobs) == 1:
-            self._worker(workers.InProcess(self.launcher))
+            self._worker(launch)
         else:
-            command = workers.worker_command(o.worker_command, self.task_function.__module__)
-            launch = workers.Subprocess(command, self.config, sweep_dir)
             with ThreadPoolExecutor(max_workers=int(o.n_jobs), thread_name_prefix="trial") as pool:
                 for future in [pool.submit(self._worker, launch) for _ in range(int(o.n_jobs))]:
                     future.result()
@@ -227,7 +233,7 @@ class OptunaSweeper(Sweeper):
     def _job_overrides(self, trial: optuna.Trial) -> list[str]:
         overrides = list(self.space.fixed)
         overrides += [f"{self.space.key(k)}={workers.format_value(v)}" for k, v in trial.params.items()]
-        if self.options.trial_overrides:
+        if self.trial_overrides:
             overrides += [
                 f"++optuna.storage={workers.format_value(self.url)}",
                 f"++optuna.study_name={workers.format_value(self.study.study_name)}",
