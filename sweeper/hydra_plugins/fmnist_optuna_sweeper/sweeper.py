@@ -44,7 +44,15 @@ from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
-from hydra_plugins.fmnist_optuna_sweeper.callbacks import RESULT_FILE, outcome_from_job_return
+from hydra_plugins.fmnist_optuna_sweeper import journal
+from hydra_plugins.fmnist_optuna_sweeper.callbacks import RESULT_FILE
+from hydra_plugins.fmnist_optuna_sweeper.launching import (
+    LAUNCHER,
+    SUBPROCESS,
+    capacity_warning,
+    choose_mode,
+    launch_one,
+)
 from hydra_plugins.fmnist_optuna_sweeper.search_space import SearchSpaceError, parse_search_space
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from optuna.distributions import BaseDistribution
@@ -91,6 +99,10 @@ def make_storage(
         else:  # optuna < 5
             kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(
                 max_retry=retry_failed)
+    if journal.is_journal(url):
+        return journal.HeartbeatJournalStorage(
+            journal.journal_path(url), heartbeat_interval, grace_period,
+            kwargs.get("heartbeat_stale_trial_callback"))
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 120}}
@@ -171,7 +183,9 @@ class OptunaSweeper(Sweeper):
 
     def _storage_url(self) -> str:
         if self.options.storage:
-            return str(self.options.storage)
+            url = str(self.options.storage)
+            # a journal path made absolute, for jobs that start elsewhere
+            return f"journal://{journal.journal_path(url)}" if journal.is_journal(url) else url
         assert self.config is not None
         cwd = Path(self.config.hydra.runtime.cwd)
         path = cwd / "outputs" / "optuna.db"
@@ -212,6 +226,8 @@ class OptunaSweeper(Sweeper):
     def sweep(self, arguments: list[str]) -> None:
         assert self.config is not None
         self._check_options()
+        n_jobs = int(self.options.n_jobs)
+        mode = choose_mode(self.launcher, n_jobs)  # before anything is written
         params = OmegaConf.to_container(self.options.params, resolve=True) if self.options.params else {}
         distributions, fixed = parse_search_space(params, arguments)  # type: ignore[arg-type]
         self._check_keys(distributions)
@@ -245,12 +261,16 @@ class OptunaSweeper(Sweeper):
             study_name, url, done, self.options.n_trials, ", ".join(distributions) or "nothing",
             self.options.n_jobs,
         )
-        n_jobs = int(self.options.n_jobs)
+        if mode == LAUNCHER:
+            log.info("%d trials at a time through %s", n_jobs, type(self.launcher).__name__)
+            if (warning := capacity_warning(self.launcher, n_jobs)) is not None:
+                log.warning(warning)
         if n_jobs == 1:
             self._worker(self._launch_in_process)
         else:
+            launch = self._launch_subprocess if mode == SUBPROCESS else self._launch_in_process
             with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="trial") as pool:
-                futures = [pool.submit(self._worker, self._launch_subprocess) for _ in range(n_jobs)]
+                futures = [pool.submit(self._worker, launch) for _ in range(n_jobs)]
                 for future in futures:
                     future.result()
         self._write_results(study)
@@ -309,6 +329,9 @@ class OptunaSweeper(Sweeper):
                     finally:
                         conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                         conn.commit()
+            elif journal.is_journal(url):
+                with journal.study_lock(journal.journal_path(url)):
+                    yield
             elif url.startswith("sqlite:///") and fcntl is not None:
                 with open(url[len("sqlite:///"):] + ".lock", "w") as handle:
                     fcntl.flock(handle, fcntl.LOCK_EX)
@@ -353,9 +376,11 @@ class OptunaSweeper(Sweeper):
                     outcome, run_dir = _Outcome(TrialState.FAIL, error=f"{type(exc).__name__}: {exc}"), None
             self._tell(trial, outcome, run_dir)
 
-    def _launch_in_process(self, trial: optuna.Trial, overrides: list[str]) -> tuple[_Outcome, Path]:
-        ret = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)[0]
-        return self._outcome(outcome_from_job_return(ret)), Path(ret.hydra_cfg.hydra.runtime.output_dir)
+    def _launch_in_process(self, trial: optuna.Trial, overrides: list[str]
+                           ) -> tuple[_Outcome, Path | None]:
+        """One job through the configured launcher (from a worker thread when n_jobs > 1)."""
+        outcome, run_dir = launch_one(self.launcher, trial.number, overrides)
+        return self._outcome(outcome), run_dir or self.sweep_dir / str(trial.number)
 
     def _worker_command(self) -> list[str]:
         if self.options.worker_command:

@@ -1,0 +1,93 @@
+"""How a sweep runs ``n_jobs`` trials at once, and handing one trial's job to Hydra's launcher.
+
+* ``n_jobs == 1``: each job goes through the configured launcher, one at a time (with Hydra's
+  basic launcher, in the sweep's own process).
+* ``n_jobs > 1`` with Hydra's basic launcher: each job runs as a subprocess of this machine.
+* ``n_jobs > 1`` with any other launcher (joblib, submitit local or SLURM, Ray, RQ): ``n_jobs``
+  worker threads each hand ONE job at a time to the launcher (``launch([job])`` blocks until
+  that job ends), tell its outcome and claim the next trial at once: there is no batch
+  barrier, so a slow trial never holds back the others.
+* A launcher that runs its jobs inside this process (a subclass of the basic launcher) cannot
+  run several at once: the sweep stops at setup and says so, rather than bypass it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+from hydra.errors import HydraException
+from hydra_plugins.fmnist_optuna_sweeper.callbacks import outcome_from_job_return
+
+__all__ = ["IN_PROCESS", "LAUNCHER", "SUBPROCESS", "LaunchError", "capacity_warning",
+           "choose_mode", "launch_one"]
+
+log = logging.getLogger(__name__)
+
+IN_PROCESS = "in_process"  # one job at a time, handed to the launcher
+SUBPROCESS = "subprocess"  # basic launcher, n_jobs > 1: our own worker processes
+LAUNCHER = "launcher"  # another launcher, n_jobs > 1: n_jobs jobs in flight through it
+
+
+class LaunchError(HydraException):
+    """The configured launcher cannot run the sweep's jobs as asked."""
+
+
+def _name(launcher: Any) -> str:
+    cls = type(launcher)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def choose_mode(launcher: Any, n_jobs: int) -> str:
+    """How the sweep's jobs run (see the module docstring); raises ``LaunchError`` for a
+    launcher that cannot run ``n_jobs`` jobs at once."""
+    if n_jobs <= 1:
+        return IN_PROCESS
+    if type(launcher) is BasicLauncher:
+        return SUBPROCESS
+    if isinstance(launcher, BasicLauncher):
+        raise LaunchError(
+            f"hydra.sweeper.n_jobs={n_jobs} needs a launcher that runs jobs outside the sweep's "
+            f"process, but {_name(launcher)} runs them inside it, one at a time; set "
+            f"hydra.sweeper.n_jobs=1, or use hydra/launcher=basic (jobs as subprocesses), "
+            f"joblib, submitit_local, submitit_slurm or ray"
+        )
+    return LAUNCHER
+
+
+def launcher_slots(launcher: Any, cpu_count: int | None = None) -> int | None:
+    """How many jobs the launcher itself runs at once, where it caps that (joblib's
+    ``n_jobs``; -1 = all CPUs, -2 = all but one, ...), else None."""
+    settings = getattr(launcher, "joblib", None)
+    if not isinstance(settings, dict) or settings.get("n_jobs") is None:
+        return None
+    n = int(settings["n_jobs"])
+    cpus = cpu_count or os.cpu_count() or 1
+    return max(cpus + 1 + n, 1) if n < 0 else n
+
+
+def capacity_warning(launcher: Any, n_jobs: int, cpu_count: int | None = None) -> str | None:
+    """A warning when the launcher runs fewer jobs at once than the sweep's ``n_jobs``."""
+    slots = launcher_slots(launcher, cpu_count)
+    if slots is None or slots >= n_jobs:
+        return None
+    return (f"hydra.sweeper.n_jobs={n_jobs} but the launcher runs at most {slots} job(s) at once "
+            f"(hydra.launcher.n_jobs); set hydra.launcher.n_jobs={n_jobs} to run {n_jobs}")
+
+
+def launch_one(launcher: Any, number: int, overrides: list[str]
+               ) -> tuple[dict[str, Any], Path | None]:
+    """Run one trial's job through the launcher and wait for it: its outcome
+    (``{'state', 'values', 'error'}``) and job directory. Job number = trial number, so the
+    job directory is ``<sweep dir>/<trial number>`` whichever launcher runs it."""
+    returns = launcher.launch([list(overrides)], initial_job_idx=number)
+    if len(returns) != 1:
+        raise LaunchError(f"{_name(launcher)} returned {len(returns)} results for one job")
+    ret = returns[0]
+    run_dir = None
+    if ret.hydra_cfg is not None:
+        run_dir = Path(str(ret.hydra_cfg.hydra.runtime.output_dir))
+    return outcome_from_job_return(ret), run_dir
