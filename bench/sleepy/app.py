@@ -39,6 +39,7 @@ def main(cfg: DictConfig) -> float:
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
     out = Path(HydraConfig.get().runtime.output_dir)
+    (out / "started.json").write_text(json.dumps(record) + "\n")
     trial = _trial(cfg.get("optuna"))
     value = (float(cfg.x) - 2.0) ** 2
     steps = max(int(cfg.steps), 1)
