@@ -165,3 +165,14 @@ def test_submitit_local_runs_a_job_per_trial_and_survives_a_killed_job(tmp_path:
     for job_id in job_ids:
         assert (tmp_path / "sweep" / ".submitit" / job_id / f"{job_id}_0_result.pkl").exists()
     assert _overlap([*records, victim]), "two trials should run at the same time"
+
+
+def test_parallel_local_workers_each_see_their_own_gpus(tmp_path: Path) -> None:
+    # the basic launcher: worker subprocesses, CUDA_VISIBLE_DEVICES dealt round-robin per worker
+    # (device ids need no real GPU: the sleepy job only records what it was given)
+    _sleepy(tmp_path, "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.devices=[5,7]", "seconds=0.5")
+    trials = _study(tmp_path)
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    seen = [_ran(tmp_path, t)["cuda_visible_devices"] for t in trials]
+    assert set(seen) == {"5", "7"}

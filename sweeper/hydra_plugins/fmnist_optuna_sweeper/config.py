@@ -48,6 +48,10 @@ class OptunaSweeperConf:
     #: program that runs one job when n_jobs > 1 (default: the running app, e.g.
     #: ``[python, -m, fmnist]``)
     worker_command: list[str] | None = None
+    #: GPUs for parallel local trials (n_jobs > 1, basic launcher): each worker's jobs see
+    #: gpus_per_trial of these, dealt round-robin (None = every visible GPU)
+    devices: list[Any] | None = None
+    gpus_per_trial: int = 1
 
 
 ConfigStore.instance().store(

@@ -46,6 +46,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from hydra_plugins.fmnist_optuna_sweeper import journal
 from hydra_plugins.fmnist_optuna_sweeper.callbacks import RESULT_FILE
+from hydra_plugins.fmnist_optuna_sweeper.devices import DeviceError, assign_devices, visible_gpus
 from hydra_plugins.fmnist_optuna_sweeper.launching import (
     LAUNCHER,
     SUBPROCESS,
@@ -159,6 +160,8 @@ class OptunaSweeper(Sweeper):
         self._finished = 0
         self._failed = 0
         self._stop_reason: str | None = None
+        self._slot = threading.local()  # the worker slot of each worker thread
+        self._slot_devices: list[list[str]] = []
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
               config: DictConfig) -> None:
@@ -228,6 +231,8 @@ class OptunaSweeper(Sweeper):
         self._check_options()
         n_jobs = int(self.options.n_jobs)
         mode = choose_mode(self.launcher, n_jobs)  # before anything is written
+        if mode == SUBPROCESS:
+            self._slot_devices = self._assign_devices(n_jobs)
         params = OmegaConf.to_container(self.options.params, resolve=True) if self.options.params else {}
         distributions, fixed = parse_search_space(params, arguments)  # type: ignore[arg-type]
         self._check_keys(distributions)
@@ -270,7 +275,7 @@ class OptunaSweeper(Sweeper):
         else:
             launch = self._launch_subprocess if mode == SUBPROCESS else self._launch_in_process
             with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="trial") as pool:
-                futures = [pool.submit(self._worker, launch) for _ in range(n_jobs)]
+                futures = [pool.submit(self._worker, launch, slot) for slot in range(n_jobs)]
                 for future in futures:
                     future.result()
         self._write_results(study)
@@ -364,7 +369,19 @@ class OptunaSweeper(Sweeper):
             ]
         return overrides
 
-    def _worker(self, launch: Any) -> None:
+    def _assign_devices(self, n_jobs: int) -> list[list[str]]:
+        devices = self.options.devices
+        try:
+            slots = assign_devices(visible_gpus(os.environ) if devices is None else list(devices),
+                                   int(self.options.gpus_per_trial), n_jobs)
+        except DeviceError as exc:
+            raise SweepError(f"hydra.sweeper.{exc}") from exc
+        if any(slots):
+            log.info("GPUs of the %d workers: %s", n_jobs, "; ".join(",".join(s) for s in slots))
+        return slots
+
+    def _worker(self, launch: Any, slot: int = 0) -> None:
+        self._slot.index = slot
         while (trial := self._claim()) is not None:
             overrides = self._job_overrides(trial)
             log.info("Trial %d: %s", trial.number, " ".join(
@@ -410,6 +427,9 @@ class OptunaSweeper(Sweeper):
         logs = self.sweep_dir / ".workers"
         logs.mkdir(exist_ok=True)
         env = {**os.environ, WORKER_ENV: "1"}
+        slot = getattr(self._slot, "index", 0)
+        if slot < len(self._slot_devices) and self._slot_devices[slot]:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(self._slot_devices[slot])
         with open(logs / f"{trial.number}.log", "w") as out:
             proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env,
                                   cwd=str(self.config.hydra.runtime.cwd) if self.config else None)
