@@ -109,8 +109,8 @@ def test_capacity_warning_names_the_setting() -> None:
 # ----------------------------------------------------------------------------- real launchers
 
 PRUNE = [  # x=2 reports 0 (kept), x=10 reports 64 (pruned at its first step)
-    "+hydra.sweeper.pruner._target_=optuna.pruners.ThresholdPruner",
-    "+hydra.sweeper.pruner.upper=10",
+    "hydra/sweeper/pruner=threshold",
+    "hydra.sweeper.pruner.upper=10",
     "hydra.sweeper.enqueue=[{x:2.0},{x:10.0},{x:2.5},{x:9.0}]",
 ]
 
@@ -137,13 +137,14 @@ def test_joblib_runs_two_trials_at_once_and_prunes_inside_its_workers(tmp_path: 
 def test_submitit_local_runs_a_job_per_trial_and_survives_a_killed_job(tmp_path: Path) -> None:
     proc = _sleepy(tmp_path, "hydra/launcher=submitit_local", "hydra.sweeper.n_jobs=2",
                    "hydra.sweeper.n_trials=4", "seconds=4", "steps=4", *PRUNE, wait=False)
-    # kill the first job that starts, from outside, as a scheduler or OOM killer would
+    # once two jobs run, kill one from outside, as a scheduler or the OOM killer would
     deadline = time.time() + 120
     started: list[Path] = []
-    while not started and time.time() < deadline:
+    while len(started) < 2 and time.time() < deadline:
         started = sorted((tmp_path / "sweep").glob("*/started.json"))
         time.sleep(0.2)
-    assert started, "no job started"
+    assert len(started) == 2, "two jobs should run at the same time"
+    assert not any(p.with_name("ran.json").exists() for p in started)
     victim = json.loads(started[0].read_text())
     os.kill(victim["pid"], signal.SIGKILL)
     victim["end"] = time.time()

@@ -1,4 +1,4 @@
-"""How a sweep runs ``n_jobs`` trials at once, and handing one trial's job to Hydra's launcher.
+"""How a sweep runs ``n_jobs`` trials at once (``workers.py`` has the ways of running a job).
 
 * ``n_jobs == 1``: each job goes through the configured launcher, one at a time (with Hydra's
   basic launcher, in the sweep's own process).
@@ -13,26 +13,21 @@
 
 from __future__ import annotations
 
-import logging
 import os
-from pathlib import Path
 from typing import Any
 
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
-from hydra.errors import HydraException
-from hydra_plugins.fmnist_optuna_sweeper.callbacks import outcome_from_job_return
+from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 
 __all__ = ["IN_PROCESS", "LAUNCHER", "SUBPROCESS", "LaunchError", "capacity_warning",
-           "choose_mode", "launch_one"]
-
-log = logging.getLogger(__name__)
+           "choose_mode", "launcher_slots"]
 
 IN_PROCESS = "in_process"  # one job at a time, handed to the launcher
 SUBPROCESS = "subprocess"  # basic launcher, n_jobs > 1: our own worker processes
 LAUNCHER = "launcher"  # another launcher, n_jobs > 1: n_jobs jobs in flight through it
 
 
-class LaunchError(HydraException):
+class LaunchError(SweepError):
     """The configured launcher cannot run the sweep's jobs as asked."""
 
 
@@ -76,18 +71,3 @@ def capacity_warning(launcher: Any, n_jobs: int, cpu_count: int | None = None) -
         return None
     return (f"hydra.sweeper.n_jobs={n_jobs} but the launcher runs at most {slots} job(s) at once "
             f"(hydra.launcher.n_jobs); set hydra.launcher.n_jobs={n_jobs} to run {n_jobs}")
-
-
-def launch_one(launcher: Any, number: int, overrides: list[str]
-               ) -> tuple[dict[str, Any], Path | None]:
-    """Run one trial's job through the launcher and wait for it: its outcome
-    (``{'state', 'values', 'error'}``) and job directory. Job number = trial number, so the
-    job directory is ``<sweep dir>/<trial number>`` whichever launcher runs it."""
-    returns = launcher.launch([list(overrides)], initial_job_idx=number)
-    if len(returns) != 1:
-        raise LaunchError(f"{_name(launcher)} returned {len(returns)} results for one job")
-    ret = returns[0]
-    run_dir = None
-    if ret.hydra_cfg is not None:
-        run_dir = Path(str(ret.hydra_cfg.hydra.runtime.output_dir))
-    return outcome_from_job_return(ret), run_dir
