@@ -177,3 +177,18 @@ def test_parallel_local_workers_each_see_their_own_gpus(tmp_path: Path) -> None:
     assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
     seen = [_ran(tmp_path, t)["cuda_visible_devices"] for t in trials]
     assert set(seen) == {"5", "7"}
+
+
+def test_ray_runs_two_trials_at_once(tmp_path: Path) -> None:
+    # hydra-ray-launcher pins cloudpickle 2.2.1 (joblib 1.6 needs >= 3): run this test from an
+    # environment that has it (see README, "Scaling out")
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher.ray_launcher",
+                        reason="hydra-ray-launcher is not installed")
+    _sleepy(tmp_path, "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
+            "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "seconds=2", "steps=2", *PRUNE)
+    trials = _study(tmp_path)
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED,
+                                         TrialState.COMPLETE, TrialState.PRUNED]
+    records = [_ran(tmp_path, t) for t in trials]
+    assert all(r["pid"] != os.getpid() for r in records)
+    assert _overlap(records), "two trials should run at the same time"

@@ -7,8 +7,9 @@
   worker threads each hand ONE job at a time to the launcher (``launch([job])`` blocks until
   that job ends), tell its outcome and claim the next trial at once: there is no batch
   barrier, so a slow trial never holds back the others.
-* A launcher that runs its jobs inside this process (a subclass of the basic launcher) cannot
-  run several at once: the sweep stops at setup and says so, rather than bypass it.
+* A launcher that runs its jobs inside this process (a subclass of the basic launcher), or
+  one whose ``launch()`` sets up and tears down a cluster per call (Ray's AWS launcher),
+  cannot run several at once: the sweep stops at setup and says so, rather than bypass it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 
 __all__ = ["IN_PROCESS", "LAUNCHER", "SUBPROCESS", "LaunchError", "capacity_warning",
-           "choose_mode", "launcher_slots"]
+           "choose_mode", "launcher_slots", "prepare"]
+
+#: launchers that cannot take one job per call from several threads, and why
+_NOT_DRIVABLE = {
+    "hydra_plugins.hydra_ray_launcher.ray_aws_launcher.RayAWSLauncher":
+        "its launch() starts, syncs and may stop a Ray cluster on AWS for every call; start a Ray "
+        "cluster yourself and use hydra/launcher=ray with hydra.launcher.ray.init.address",
+}
 
 IN_PROCESS = "in_process"  # one job at a time, handed to the launcher
 SUBPROCESS = "subprocess"  # basic launcher, n_jobs > 1: our own worker processes
@@ -43,6 +51,11 @@ def choose_mode(launcher: Any, n_jobs: int) -> str:
         return IN_PROCESS
     if type(launcher) is BasicLauncher:
         return SUBPROCESS
+    if _name(launcher) in _NOT_DRIVABLE:
+        raise LaunchError(
+            f"hydra.sweeper.n_jobs={n_jobs} hands one job at a time to the launcher from each of "
+            f"{n_jobs} threads, which {_name(launcher)} cannot take: {_NOT_DRIVABLE[_name(launcher)]}; "
+            f"or set hydra.sweeper.n_jobs=1")
     if isinstance(launcher, BasicLauncher):
         raise LaunchError(
             f"hydra.sweeper.n_jobs={n_jobs} needs a launcher that runs jobs outside the sweep's "
@@ -71,3 +84,16 @@ def capacity_warning(launcher: Any, n_jobs: int, cpu_count: int | None = None) -
         return None
     return (f"hydra.sweeper.n_jobs={n_jobs} but the launcher runs at most {slots} job(s) at once "
             f"(hydra.launcher.n_jobs); set hydra.launcher.n_jobs={n_jobs} to run {n_jobs}")
+
+
+def prepare(launcher: Any) -> None:
+    """Do once, before the worker threads start, what a launcher does lazily in ``launch()``
+    and is unsafe from several threads at once: Ray's launcher calls ``ray.init()`` when Ray
+    is not yet initialised, so two first calls would both start Ray (the second fails with
+    "called ray.init twice")."""
+    if _name(launcher) == "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher":
+        from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
+
+        # the same settings as the launcher's own first call
+        launcher.ray_cfg.init.setdefault("object_store_memory", 78643200)
+        start_ray(launcher.ray_cfg.init)

@@ -183,6 +183,7 @@ class OptunaSweeper(Sweeper):
             log.info("%d trials at a time through %s", n_jobs, type(self.launcher).__name__)
             if (warning := launching.capacity_warning(self.launcher, n_jobs)) is not None:
                 log.warning(warning)
+            launching.prepare(self.launcher)
         url, study_name = storage.resolve(o.storage, o.study_name, sweep_dir)
         store, study = storage.open_study(
             url, study_name, directions, sampler, pruner, o.heartbeat_interval, o.grace_period,
