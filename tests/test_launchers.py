@@ -192,3 +192,21 @@ def test_ray_runs_two_trials_at_once(tmp_path: Path) -> None:
     records = [_ran(tmp_path, t) for t in trials]
     assert all(r["pid"] != os.getpid() for r in records)
     assert _overlap(records), "two trials should run at the same time"
+
+
+@pytest.mark.slow
+def test_fmnist_sweep_through_joblib(tmp_path: Path) -> None:
+    from tests.test_sweeper import _sweep, _trials
+
+    _sweep(tmp_path, "joblib", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+           "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=3")
+    _, trials = _trials(tmp_path, "joblib")
+    assert len(trials) == 3 and all(t.state == TrialState.COMPLETE for t in trials)
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
+    assert spans[1][0] < spans[0][1], "the first two trials should run at the same time"
+    for t in trials:
+        run_dir = Path(t.user_attrs["run_dir"])
+        assert run_dir == tmp_path / "sweep" / "joblib" / str(t.number)
+        assert (run_dir / "model.keras").exists()
+        assert not (run_dir / "optuna_result.json").exists()  # not a subprocess worker
+        assert sorted(t.intermediate_values) == [1, 2]  # reported from the joblib worker
