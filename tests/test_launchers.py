@@ -210,3 +210,12 @@ def test_fmnist_sweep_through_joblib(tmp_path: Path) -> None:
         assert (run_dir / "model.keras").exists()
         assert not (run_dir / "optuna_result.json").exists()  # not a subprocess worker
         assert sorted(t.intermediate_values) == [1, 2]  # reported from the joblib worker
+
+
+def test_a_gpu_setting_that_cannot_be_met_stops_before_any_trial(tmp_path: Path) -> None:
+    proc = _sleepy(tmp_path, "hydra.sweeper.n_jobs=2", "hydra.sweeper.devices=[0]",
+                   "hydra.sweeper.gpus_per_trial=2", wait=False)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0
+    assert "hydra.sweeper.gpus_per_trial=2 is more than the 1 device(s) available: ['0']" in out
+    assert not (tmp_path / "study.log").exists()
