@@ -8,6 +8,8 @@ import os
 # the augmentation); both can still be overridden from the environment.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Grow GPU memory as needed instead of taking all of it, so trials can share a GPU.
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
 
 __version__ = "0.1.0"
 __all__ = ["__version__"]

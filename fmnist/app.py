@@ -26,6 +26,7 @@ from omegaconf import DictConfig, ListConfig
 from fmnist import plots
 from fmnist.augment import build_augmentation
 from fmnist.data import Splits, save_labels
+from fmnist.devices import configure_devices
 from fmnist.errors import ConfigError
 from fmnist.metrics import SPLITS, classification_metrics, confusion_matrix, flatten
 from fmnist.predict import write_submission
@@ -163,6 +164,7 @@ def run(cfg: DictConfig) -> float | tuple[float, ...]:
 def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> float | tuple[float, ...]:
     keras.backend.clear_session()
     gc.collect()
+    configure_devices(cfg.trainer.get("mixed_precision"))
     keras.utils.set_random_seed(int(cfg.seed))
     if cfg.trainer.deterministic:
         tf.config.experimental.enable_op_determinism()

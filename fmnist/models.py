@@ -41,7 +41,7 @@ def brief(
             layers.MaxPooling2D(2),
             layers.Flatten(),
             layers.Dense(dense_units, activation="relu"),
-            layers.Dense(num_classes, activation="softmax"),
+            layers.Dense(num_classes, activation="softmax", dtype="float32"),
         ],
         name="brief",
     )
@@ -72,7 +72,7 @@ def deeper(
             layers.Dropout(dropout_conv3),
             layers.Flatten(),
             layers.Dense(dense_units, activation="relu"),
-            layers.Dense(num_classes, activation="softmax"),
+            layers.Dense(num_classes, activation="softmax", dtype="float32"),
         ],
         name="deeper",
     )
@@ -127,7 +127,7 @@ def _transfer(
         x = layers.Dense(units, activation="relu")(x)
         if dropout:
             x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import keras
 import optuna
 from hydra.utils import instantiate
+from hydra_plugins.fmnist_optuna_sweeper.journal import open_storage
 
 __all__ = ["OptunaPruning"]
 
@@ -29,7 +30,7 @@ class OptunaPruning(keras.callbacks.Callback):
 
     def __init__(self, storage: str, study_name: str, trial_id: int, monitor: str) -> None:
         super().__init__()
-        study = optuna.load_study(study_name=study_name, storage=storage)
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
         # the sweeper stores its pruner's config with the study (storages keep no pruner)
         spec = study.user_attrs.get("pruner")
         study.pruner = instantiate(spec) if spec else optuna.pruners.NopPruner()

@@ -220,6 +220,8 @@ class OptunaSweeperConf:
     trial_overrides: bool | None = None
     worker_command: list[str] | None = None
     accept_changed_settings: bool = False
+    devices: list[Any] | None = None
+    gpus_per_trial: int = 1
 
 
 _store = ConfigStore.instance()

@@ -34,6 +34,7 @@ try:
 except ImportError:  # Windows: no file lock, threads are still serialised
     fcntl = None  # type: ignore[assignment]
 
+from hydra_plugins.fmnist_optuna_sweeper import journal
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 
 __all__ = [
@@ -69,6 +70,10 @@ def resolve(storage: str | None, study_name: str | None, sweep_dir: Path) -> tup
     path (``sqlite:///outputs/optuna.db``) is made absolute, so that jobs find the same file
     wherever they run; its directory is created."""
     url = storage
+    if url and journal.is_journal(url):  # absolute, for jobs that start elsewhere
+        path = journal.journal_path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"{journal.SCHEME}{path}"
     if not url:
         url = f"sqlite:///{(sweep_dir / 'optuna.db').absolute()}"
     if url.startswith("sqlite:///") and url[len("sqlite:///"):] not in ("", ":memory:"):
@@ -98,6 +103,10 @@ def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
             else:  # optuna < 5
                 kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(
                     max_retry=retry_failed)
+    if journal.is_journal(url):  # a journal file: heartbeats of our own (see journal.py)
+        return journal.HeartbeatJournalStorage(
+            journal.journal_path(url), heartbeat_interval or None, grace_period,
+            kwargs.get("heartbeat_stale_trial_callback"))
     engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True})
     if url.startswith("sqlite:///"):
@@ -188,8 +197,9 @@ def open_study(url: str, study_name: str, directions: list[str], sampler: Any, p
 
 class StudyLock:
     """Serialises 'count, then ask' across threads, processes and machines, so that a study
-    ends with exactly ``n_trials`` trials: a PostgreSQL advisory lock, or a file lock beside
-    a SQLite database; other storages get the thread lock only."""
+    ends with exactly ``n_trials`` trials: a PostgreSQL advisory lock, a file lock beside
+    a SQLite database, or a symlink lock beside a journal file; other storages get the thread
+    lock only."""
 
     def __init__(self, url: str, study_name: str, storage: optuna.storages.BaseStorage) -> None:
         self.url, self.study_name, self.storage = url, study_name, storage
@@ -209,6 +219,9 @@ class StudyLock:
                     finally:
                         conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                         conn.commit()
+            elif journal.is_journal(self.url):
+                with journal.study_lock(journal.journal_path(self.url)):
+                    yield
             elif self.url.startswith("sqlite:///") and fcntl is not None:
                 with open(self.url[len("sqlite:///"):] + ".lock", "w") as handle:
                     fcntl.flock(handle, fcntl.LOCK_EX)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +22,8 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_class, get_method, instantiate
-from hydra_plugins.fmnist_optuna_sweeper import records, storage, workers
+from hydra_plugins.fmnist_optuna_sweeper import launching, records, storage, workers
+from hydra_plugins.fmnist_optuna_sweeper.devices import DeviceError, assign_devices, visible_gpus
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 from hydra_plugins.fmnist_optuna_sweeper.search_space import (
     SearchSpace,
@@ -170,10 +172,18 @@ class OptunaSweeper(Sweeper):
             sampler = sampler(grid)
         pruner = build(self.pruner_cfg, "pruner")
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
-        launch: workers.Launch = workers.InProcess(self.launcher)
-        if int(o.n_jobs) > 1:  # a wrong worker command is an error now, not n failed trials
+        n_jobs = int(o.n_jobs)
+        mode = launching.choose_mode(self.launcher, n_jobs)  # a launcher we cannot drive: stop
+        launches: list[workers.Launch] = [workers.InProcess(self.launcher)] * n_jobs
+        if mode == launching.SUBPROCESS:  # a wrong worker command is an error now, not n failed trials
             command = workers.worker_command(o.worker_command, self.task_function.__module__)
-            launch = workers.Subprocess(command, self.config, sweep_dir)
+            launches = [workers.Subprocess(command, self.config, sweep_dir, gpus=gpus)
+                        for gpus in self._gpus(n_jobs)]
+        elif mode == launching.LAUNCHER:
+            log.info("%d trials at a time through %s", n_jobs, type(self.launcher).__name__)
+            if (warning := launching.capacity_warning(self.launcher, n_jobs)) is not None:
+                log.warning(warning)
+            launching.prepare(self.launcher)
         url, study_name = storage.resolve(o.storage, o.study_name, sweep_dir)
         store, study = storage.open_study(
             url, study_name, directions, sampler, pruner, o.heartbeat_interval, o.grace_period,
@@ -201,16 +211,28 @@ class OptunaSweeper(Sweeper):
                  "a time (watch it with: optuna-dashboard %s)", study_name, storage.mask_url(url),
                  self._count(), n_trials, type(study.sampler).__name__,
                  ", ".join(p.name for p in space.params) or "nothing", o.n_jobs, storage.mask_url(url))
-        if int(o.n_jobs) == 1:
-            self._worker(launch)
+        if n_jobs == 1:
+            self._worker(launches[0])
         else:
-            with ThreadPoolExecutor(max_workers=int(o.n_jobs), thread_name_prefix="trial") as pool:
-                for future in [pool.submit(self._worker, launch) for _ in range(int(o.n_jobs))]:
+            with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="trial") as pool:
+                for future in [pool.submit(self._worker, launch) for launch in launches]:
                     future.result()
         records.write_results(sweep_dir / records.RESULTS_FILE, study, storage.mask_url(url))
         reason = self.stop_reason or self.failures.all_failed()
         if reason:
             raise SweepError(reason)
+
+    def _gpus(self, n_jobs: int) -> list[list[str]]:
+        """The GPUs of each local worker (``devices``, ``gpus_per_trial``; devices.py)."""
+        devices = self.options.devices
+        try:
+            slots = assign_devices(visible_gpus(os.environ) if devices is None else list(devices),
+                                   int(self.options.gpus_per_trial), n_jobs)
+        except DeviceError as exc:
+            raise SweepError(f"hydra.sweeper.{exc}") from exc
+        if any(slots):
+            log.info("GPUs of the %d workers: %s", n_jobs, "; ".join(",".join(s) for s in slots))
+        return slots
 
     def _count(self) -> int:
         return sum(1 for t in self.study.get_trials(deepcopy=False) if t.state != TrialState.WAITING)

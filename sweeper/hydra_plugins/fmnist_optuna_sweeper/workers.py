@@ -1,8 +1,9 @@
 """How a trial's job runs. Each way of running is one ``launch(trial, overrides) -> (Outcome,
 run_dir)``; a sweep worker calls it without caring where the job runs:
 
-* :class:`InProcess` hands the job to the configured Hydra launcher in this process
-  (``n_jobs: 1``);
+* :class:`InProcess` hands the job to the configured Hydra launcher (``n_jobs: 1``; and with
+  ``n_jobs > 1`` and a launcher that runs jobs elsewhere, from each of ``n_jobs`` threads:
+  see ``launching.py``);
 * :class:`Subprocess` runs the app again as a single run in its own process
   (``n_jobs > 1``), with ``OPTUNA_SWEEPER_WORKER=1`` in its environment; the job's outcome
   comes back through ``optuna_result.json`` (written by ``callbacks.JobResultWriter``).
@@ -127,8 +128,10 @@ def _hydra_overrides(config: DictConfig) -> list[str]:
 class Subprocess:
     """One job as a single run of the app in its own process, into ``<sweep dir>/<number>``."""
 
-    def __init__(self, command: list[str], config: DictConfig, sweep_dir: Path) -> None:
+    def __init__(self, command: list[str], config: DictConfig, sweep_dir: Path,
+                 gpus: Sequence[str] = ()) -> None:
         self.command, self.sweep_dir = command, sweep_dir
+        self.gpus = list(gpus)  # this worker's CUDA_VISIBLE_DEVICES (devices.py); () = inherit
         self.hydra_overrides = _hydra_overrides(config)
         self.cwd = str(config.hydra.runtime.cwd)
         self.logs = sweep_dir / ".workers"
@@ -143,6 +146,8 @@ class Subprocess:
             "hydra_plugins.fmnist_optuna_sweeper.callbacks.JobResultWriter",
         ]
         env = {**os.environ, WORKER_ENV: "1"}
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpus)
         log_path = self.logs / f"{trial.number}.log"
         with open(log_path, "w") as out:
             proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.cwd)

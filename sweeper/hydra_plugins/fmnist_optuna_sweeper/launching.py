@@ -1,0 +1,99 @@
+"""How a sweep runs ``n_jobs`` trials at once (``workers.py`` has the ways of running a job).
+
+* ``n_jobs == 1``: each job goes through the configured launcher, one at a time (with Hydra's
+  basic launcher, in the sweep's own process).
+* ``n_jobs > 1`` with Hydra's basic launcher: each job runs as a subprocess of this machine.
+* ``n_jobs > 1`` with any other launcher (joblib, submitit local or SLURM, Ray, RQ): ``n_jobs``
+  worker threads each hand ONE job at a time to the launcher (``launch([job])`` blocks until
+  that job ends), tell its outcome and claim the next trial at once: there is no batch
+  barrier, so a slow trial never holds back the others.
+* A launcher that runs its jobs inside this process (a subclass of the basic launcher), or
+  one whose ``launch()`` sets up and tears down a cluster per call (Ray's AWS launcher),
+  cannot run several at once: the sweep stops at setup and says so, rather than bypass it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+
+__all__ = ["IN_PROCESS", "LAUNCHER", "SUBPROCESS", "LaunchError", "capacity_warning",
+           "choose_mode", "launcher_slots", "prepare"]
+
+#: launchers that cannot take one job per call from several threads, and why
+_NOT_DRIVABLE = {
+    "hydra_plugins.hydra_ray_launcher.ray_aws_launcher.RayAWSLauncher":
+        "its launch() starts, syncs and may stop a Ray cluster on AWS for every call; start a Ray "
+        "cluster yourself and use hydra/launcher=ray with hydra.launcher.ray.init.address",
+}
+
+IN_PROCESS = "in_process"  # one job at a time, handed to the launcher
+SUBPROCESS = "subprocess"  # basic launcher, n_jobs > 1: our own worker processes
+LAUNCHER = "launcher"  # another launcher, n_jobs > 1: n_jobs jobs in flight through it
+
+
+class LaunchError(SweepError):
+    """The configured launcher cannot run the sweep's jobs as asked."""
+
+
+def _name(launcher: Any) -> str:
+    cls = type(launcher)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def choose_mode(launcher: Any, n_jobs: int) -> str:
+    """How the sweep's jobs run (see the module docstring); raises ``LaunchError`` for a
+    launcher that cannot run ``n_jobs`` jobs at once."""
+    if n_jobs <= 1:
+        return IN_PROCESS
+    if type(launcher) is BasicLauncher:
+        return SUBPROCESS
+    if _name(launcher) in _NOT_DRIVABLE:
+        raise LaunchError(
+            f"hydra.sweeper.n_jobs={n_jobs} hands one job at a time to the launcher from each of "
+            f"{n_jobs} threads, which {_name(launcher)} cannot take: {_NOT_DRIVABLE[_name(launcher)]}; "
+            f"or set hydra.sweeper.n_jobs=1")
+    if isinstance(launcher, BasicLauncher):
+        raise LaunchError(
+            f"hydra.sweeper.n_jobs={n_jobs} needs a launcher that runs jobs outside the sweep's "
+            f"process, but {_name(launcher)} runs them inside it, one at a time; set "
+            f"hydra.sweeper.n_jobs=1, or use hydra/launcher=basic (jobs as subprocesses), "
+            f"joblib, submitit_local, submitit_slurm or ray"
+        )
+    return LAUNCHER
+
+
+def launcher_slots(launcher: Any, cpu_count: int | None = None) -> int | None:
+    """How many jobs the launcher itself runs at once, where it caps that (joblib's
+    ``n_jobs``; -1 = all CPUs, -2 = all but one, ...), else None."""
+    settings = getattr(launcher, "joblib", None)
+    if not isinstance(settings, dict) or settings.get("n_jobs") is None:
+        return None
+    n = int(settings["n_jobs"])
+    cpus = cpu_count or os.cpu_count() or 1
+    return max(cpus + 1 + n, 1) if n < 0 else n
+
+
+def capacity_warning(launcher: Any, n_jobs: int, cpu_count: int | None = None) -> str | None:
+    """A warning when the launcher runs fewer jobs at once than the sweep's ``n_jobs``."""
+    slots = launcher_slots(launcher, cpu_count)
+    if slots is None or slots >= n_jobs:
+        return None
+    return (f"hydra.sweeper.n_jobs={n_jobs} but the launcher runs at most {slots} job(s) at once "
+            f"(hydra.launcher.n_jobs); set hydra.launcher.n_jobs={n_jobs} to run {n_jobs}")
+
+
+def prepare(launcher: Any) -> None:
+    """Do once, before the worker threads start, what a launcher does lazily in ``launch()``
+    and is unsafe from several threads at once: Ray's launcher calls ``ray.init()`` when Ray
+    is not yet initialised, so two first calls would both start Ray (the second fails with
+    "called ray.init twice")."""
+    if _name(launcher) == "hydra_plugins.hydra_ray_launcher.ray_launcher.RayLauncher":
+        from hydra_plugins.hydra_ray_launcher._launcher_util import start_ray
+
+        # the same settings as the launcher's own first call
+        launcher.ray_cfg.init.setdefault("object_store_memory", 78643200)
+        start_ray(launcher.ray_cfg.init)

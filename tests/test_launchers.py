@@ -1,0 +1,221 @@
+"""Trials through Hydra's launchers (real joblib and submitit local jobs, no mocks): the sleepy
+app (``bench/sleepy``) as the job, so each sweep takes seconds."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+from hydra_plugins.fmnist_optuna_sweeper.launching import (
+    IN_PROCESS,
+    LAUNCHER,
+    SUBPROCESS,
+    LaunchError,
+    capacity_warning,
+    choose_mode,
+    launcher_slots,
+)
+from optuna.trial import TrialState
+
+from tests.conftest import REPO
+
+SLEEPY = REPO / "bench" / "sleepy" / "app.py"
+# joblib's and submitit's launcher plugins are optional extras of the package
+joblib_launcher = pytest.importorskip("hydra_plugins.hydra_joblib_launcher.joblib_launcher")
+pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+
+
+def _sleepy(tmp_path: Path, *overrides: str, wait: bool = True) -> subprocess.Popen[str]:
+    command = [sys.executable, str(SLEEPY), "-m", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+               f"hydra.sweeper.storage=journal://{tmp_path / 'study.log'}", *overrides]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    if wait:
+        out = proc.communicate(timeout=300)[0]
+        assert proc.returncode == 0, out[-3000:]
+    return proc
+
+
+def _study(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
+    from hydra_plugins.fmnist_optuna_sweeper.journal import open_storage
+
+    study = optuna.load_study(study_name="sleepy",
+                              storage=open_storage(f"journal://{tmp_path / 'study.log'}"))
+    return study.get_trials()
+
+
+def _ran(tmp_path: Path, trial: optuna.trial.FrozenTrial) -> dict:
+    run_dir = Path(trial.user_attrs["run_dir"])
+    assert run_dir == tmp_path / "sweep" / str(trial.number)
+    return json.loads((run_dir / "ran.json").read_text())
+
+
+def _overlap(records: list[dict]) -> bool:
+    spans = sorted((r["start"], r["end"]) for r in records)
+    return any(b[0] < a[1] for a, b in itertools.pairwise(spans))
+
+
+# ----------------------------------------------------------------------------- mode, pure
+
+
+class _InProcessLauncher(BasicLauncher):
+    """A launcher that runs its jobs inside the sweep's process, as custom ones may."""
+
+
+@pytest.mark.parametrize(
+    ("launcher", "n_jobs", "mode"),
+    [
+        (BasicLauncher(), 1, IN_PROCESS),
+        (BasicLauncher(), 2, SUBPROCESS),
+        (_InProcessLauncher(), 1, IN_PROCESS),
+        (joblib_launcher.JoblibLauncher(n_jobs=2), 1, IN_PROCESS),
+        (joblib_launcher.JoblibLauncher(n_jobs=2), 4, LAUNCHER),
+    ],
+)
+def test_how_jobs_run(launcher: object, n_jobs: int, mode: str) -> None:
+    assert choose_mode(launcher, n_jobs) == mode
+
+
+def test_an_in_process_launcher_cannot_run_parallel_jobs() -> None:
+    with pytest.raises(LaunchError, match=r"n_jobs=3 needs a launcher that runs jobs outside"):
+        choose_mode(_InProcessLauncher(), 3)
+
+
+@pytest.mark.parametrize(
+    ("n_jobs_setting", "cpus", "slots"),
+    [(4, 2, 4), (-1, 2, 2), (-1, 8, 8), (-2, 8, 7), (-16, 8, 1)],
+)
+def test_joblib_slots(n_jobs_setting: int, cpus: int, slots: int) -> None:
+    assert launcher_slots(joblib_launcher.JoblibLauncher(n_jobs=n_jobs_setting), cpus) == slots
+
+
+def test_capacity_warning_names_the_setting() -> None:
+    launcher = joblib_launcher.JoblibLauncher(n_jobs=-1)
+    assert capacity_warning(launcher, 2, cpu_count=2) is None
+    message = capacity_warning(launcher, 4, cpu_count=2)
+    assert message is not None and "hydra.launcher.n_jobs=4" in message
+    assert capacity_warning(BasicLauncher(), 4) is None
+
+
+# ----------------------------------------------------------------------------- real launchers
+
+PRUNE = [  # x=2 reports 0 (kept), x=10 reports 64 (pruned at its first step)
+    "hydra/sweeper/pruner=threshold",
+    "hydra.sweeper.pruner.upper=10",
+    "hydra.sweeper.enqueue=[{x:2.0},{x:10.0},{x:2.5},{x:9.0}]",
+]
+
+
+def test_joblib_runs_two_trials_at_once_and_prunes_inside_its_workers(tmp_path: Path) -> None:
+    _sleepy(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+            "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "seconds=1.5", "steps=3", *PRUNE)
+    trials = _study(tmp_path)
+    assert len(trials) == 4
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED,
+                                         TrialState.COMPLETE, TrialState.PRUNED]
+    records = [_ran(tmp_path, t) for t in trials]
+    assert all(r["process"].startswith("LokyProcess") for r in records)  # joblib's workers
+    assert all(r["pid"] != os.getpid() for r in records)
+    assert _overlap(records), "two trials should run at the same time"
+    for t, r in zip(trials, records, strict=True):
+        if t.state == TrialState.PRUNED:
+            # reported and pruned from inside the launched job, at its first step
+            assert r["pruned_at"] == 1 and list(t.intermediate_values) == [1]
+        else:
+            assert sorted(t.intermediate_values) == [1, 2, 3]
+
+
+def test_submitit_local_runs_a_job_per_trial_and_survives_a_killed_job(tmp_path: Path) -> None:
+    proc = _sleepy(tmp_path, "hydra/launcher=submitit_local", "hydra.sweeper.n_jobs=2",
+                   "hydra.sweeper.n_trials=4", "seconds=4", "steps=4", *PRUNE, wait=False)
+    # once two jobs run, kill one from outside, as a scheduler or the OOM killer would
+    deadline = time.time() + 120
+    started: list[Path] = []
+    while len(started) < 2 and time.time() < deadline:
+        started = sorted((tmp_path / "sweep").glob("*/started.json"))
+        time.sleep(0.2)
+    assert len(started) == 2, "two jobs should run at the same time"
+    assert not any(p.with_name("ran.json").exists() for p in started)
+    victim = json.loads(started[0].read_text())
+    os.kill(victim["pid"], signal.SIGKILL)
+    victim["end"] = time.time()
+    out = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 0, out[-3000:]
+
+    trials = _study(tmp_path)
+    assert len(trials) == 4
+    killed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(killed) == 1 and killed[0].number == int(started[0].parent.name)
+    assert "UncompletedJobError" in killed[0].user_attrs["error"]  # submitit: no result
+    others = [t for t in trials if t.state != TrialState.FAIL]
+    assert {t.state for t in others} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    assert any(t.state == TrialState.PRUNED for t in others)
+    records = [_ran(tmp_path, t) for t in others]
+    # one submitit job (its own folder) per trial, none in the sweep's process
+    job_ids = [r["submitit_job_id"] for r in records]
+    assert len(set(job_ids)) == len(records) and all(job_ids)
+    for job_id in job_ids:
+        assert (tmp_path / "sweep" / ".submitit" / job_id / f"{job_id}_0_result.pkl").exists()
+    assert _overlap([*records, victim]), "two trials should run at the same time"
+
+
+def test_parallel_local_workers_each_see_their_own_gpus(tmp_path: Path) -> None:
+    # the basic launcher: worker subprocesses, CUDA_VISIBLE_DEVICES dealt round-robin per worker
+    # (device ids need no real GPU: the sleepy job only records what it was given)
+    _sleepy(tmp_path, "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4",
+            "hydra.sweeper.devices=[5,7]", "seconds=0.5")
+    trials = _study(tmp_path)
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    seen = [_ran(tmp_path, t)["cuda_visible_devices"] for t in trials]
+    assert set(seen) == {"5", "7"}
+
+
+def test_ray_runs_two_trials_at_once(tmp_path: Path) -> None:
+    # hydra-ray-launcher pins cloudpickle 2.2.1 (joblib 1.6 needs >= 3): run this test from an
+    # environment that has it (see README, "Scaling out")
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher.ray_launcher",
+                        reason="hydra-ray-launcher is not installed")
+    _sleepy(tmp_path, "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
+            "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "seconds=2", "steps=2", *PRUNE)
+    trials = _study(tmp_path)
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED,
+                                         TrialState.COMPLETE, TrialState.PRUNED]
+    records = [_ran(tmp_path, t) for t in trials]
+    assert all(r["pid"] != os.getpid() for r in records)
+    assert _overlap(records), "two trials should run at the same time"
+
+
+@pytest.mark.slow
+def test_fmnist_sweep_through_joblib(tmp_path: Path) -> None:
+    from tests.test_sweeper import _sweep, _trials
+
+    _sweep(tmp_path, "joblib", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+           "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=3")
+    _, trials = _trials(tmp_path, "joblib")
+    assert len(trials) == 3 and all(t.state == TrialState.COMPLETE for t in trials)
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
+    assert spans[1][0] < spans[0][1], "the first two trials should run at the same time"
+    for t in trials:
+        run_dir = Path(t.user_attrs["run_dir"])
+        assert run_dir == tmp_path / "sweep" / "joblib" / str(t.number)
+        assert (run_dir / "model.keras").exists()
+        assert not (run_dir / "optuna_result.json").exists()  # not a subprocess worker
+        assert sorted(t.intermediate_values) == [1, 2]  # reported from the joblib worker
+
+
+def test_a_gpu_setting_that_cannot_be_met_stops_before_any_trial(tmp_path: Path) -> None:
+    proc = _sleepy(tmp_path, "hydra.sweeper.n_jobs=2", "hydra.sweeper.devices=[0]",
+                   "hydra.sweeper.gpus_per_trial=2", wait=False)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0
+    assert "hydra.sweeper.gpus_per_trial=2 is more than the 1 device(s) available: ['0']" in out
+    assert not (tmp_path / "study.log").exists()
