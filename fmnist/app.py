@@ -26,7 +26,8 @@ from omegaconf import DictConfig, ListConfig
 from fmnist import plots
 from fmnist.augment import build_augmentation
 from fmnist.data import Splits, save_labels
-from fmnist.errors import ConfigError
+from fmnist.divergence import StopOnNonFinite
+from fmnist.errors import ConfigError, TrainingDiverged
 from fmnist.metrics import SPLITS, classification_metrics, confusion_matrix, flatten
 from fmnist.predict import write_submission
 from fmnist.pruning import OptunaPruning
@@ -153,6 +154,7 @@ def run(cfg: DictConfig) -> float | tuple[float, ...]:
         _write_json(out / "metrics.json", {
             "status": "failed",
             "error": f"{type(exc).__name__}: {exc}",
+            **({"note": str(exc)} if isinstance(exc, TrainingDiverged) else {}),
             "traceback": traceback.format_exc(),
             "wall_seconds": time.perf_counter() - started,
             **_trial_info(cfg),
@@ -187,7 +189,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
                   metrics=["accuracy"], jit_compile=bool(cfg.trainer.jit_compile))
 
     epoch_logger = EpochLogger(out / "history.csv")
-    callbacks: list[keras.callbacks.Callback] = [instantiate(cfg.schedule), epoch_logger]
+    callbacks: list[keras.callbacks.Callback] = [instantiate(cfg.schedule), epoch_logger,
+                                                 StopOnNonFinite()]
     best = BestWeights(cfg.trainer.monitor) if cfg.trainer.restore_best_weights else None
     if best is not None:
         callbacks.append(best)

@@ -205,9 +205,9 @@ def test_sizes_larger_than_the_data_are_errors(data_dir: Path, kaggle_files) -> 
                                           r"test split 10000; data.eval_size must be at most 6000"):
         load_fashion_mnist(data_dir, download=False, eval_size=8000)
     train, _ = kaggle_files
-    with pytest.raises(ConfigError, match="data.train_size must be at most 1200"):
+    with pytest.raises(ConfigError, match=r"data\.train_size must be at most 1200"):
         load_kaggle(train, train_size=1201)
-    with pytest.raises(ConfigError, match="data.eval_size must be at most 150"):
+    with pytest.raises(ConfigError, match=r"data\.eval_size must be at most 150"):
         load_kaggle(train, eval_size=151)
     s = load_kaggle(train, train_size=1200, eval_size=150)
     assert (len(s.y_train), len(s.y_val), len(s.y_test)) == (1200, 150, 150)

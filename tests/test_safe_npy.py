@@ -122,7 +122,7 @@ def test_a_global_token_cannot_be_changed_by_the_pickle(tmp_path: Path) -> None:
     body.write(b"\x80\x02cnumpy\ndtype\n(}(S'x'\nK\x01dtb.")
     path = tmp_path / "slots.npy"
     path.write_bytes(header() + body.getvalue())
-    with pytest.raises(UnsafeFileError, match="numpy.dtype"):
+    with pytest.raises(UnsafeFileError, match=r"numpy\.dtype"):
         read_npy_dict(path)
     good = tmp_path / "good.npy"
     np.save(good, {"features": GOOD_X}, allow_pickle=True)  # type: ignore[arg-type]
