@@ -35,6 +35,8 @@ trainer:
 hydra:
   sweeper:
     study_name: {study}
+    direction: maximize
+    max_failure_rate: 1.0
     n_trials: 3
     sampler:
       _target_: optuna.samplers.TPESampler
@@ -171,15 +173,18 @@ def test_pruned_trials_keep_their_history(tmp_path: Path) -> None:
         assert json.loads((run_dir / "metrics.json").read_text())["status"] == "pruned"
 
 
-def test_failed_trials_are_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
+def test_failed_trials_are_recorded_and_an_all_failed_sweep_exits_non_zero(tmp_path: Path) -> None:
     conf = _search(tmp_path, "fails", params="      optim.learning_rate: interval(0.001, 0.01)")
     proc = _sweep(tmp_path, "fails", "model=deeper", "model.dropout_conv2=1.5",
-                  "hydra.sweeper.max_failure_rate=1.0", conf=conf)
+                  "hydra.sweeper.max_failure_rate=1.0", conf=conf, check=False)
     _, trials = _trials(tmp_path, "fails")
     assert len(trials) == 3 and all(t.state == TrialState.FAIL for t in trials)
-    assert all("dropout_conv2 must be in [0, 1), got model.dropout_conv2=1.5" in t.user_attrs["error"]
-               for t in trials)
+    message = "dropout_conv2 must be in [0, 1), got model.dropout_conv2=1.5"
+    assert all(message in t.user_attrs["error"] for t in trials)
     assert "3/3 trials done" in proc.stderr + proc.stdout
+    # every trial failed: the sweep exits non-zero with the last error
+    assert proc.returncode != 0 and "all 3 trials of this sweep failed" in proc.stderr
+    assert message in proc.stderr
 
 
 def test_max_failure_rate_stops_the_sweep(tmp_path: Path) -> None:
@@ -227,14 +232,15 @@ def test_multi_objective_gives_a_pareto_set(tmp_path: Path) -> None:
     study, trials = _trials(tmp_path, "pareto")
     assert len(study.directions) == 2 and all(len(t.values) == 2 for t in trials)
     results = yaml.safe_load((tmp_path / "sweep" / "pareto" / "optimization_results.yaml").read_text())
-    front = results["pareto_front"]
+    front = results["solutions"]
     assert 1 <= len(front) <= 3
     assert {p["trial"] for p in front} == {t.number for t in study.best_trials}
+    assert all(len(p["values"]) == 2 and set(p["params"]) == set(trials[0].params) for p in front)
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_trial_left_running_by_a_killed_sweep_is_failed_and_retried(tmp_path: Path) -> None:
-    from hydra_plugins.fmnist_optuna_sweeper.sweeper import make_storage
+    from hydra_plugins.fmnist_optuna_sweeper.storage import make_storage
 
     storage = make_storage(_sqlite(tmp_path), heartbeat_interval=1, grace_period=2)
     study = optuna.create_study(study_name="stale", storage=storage, direction="maximize")

@@ -1,7 +1,8 @@
-"""An Optuna sweeper for Hydra on current Optuna: pruning, resume, parallel and distributed
-workers, multi-objective studies, and optuna-dashboard-compatible storage.
+"""A Hydra sweeper on current Optuna: a drop-in superset of the official
+``hydra-optuna-sweeper`` (same config names and results file) that adds pruning, resume,
+enqueued trials, heartbeats with retry, and parallel or distributed workers.
 
-Select it with ``hydra/sweeper=optuna`` (see ``config.OptunaSweeperConf`` for its keys).
+Select it with ``hydra/sweeper=optuna`` (or ``optuna_plus``); see ``config.OptunaSweeperConf``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

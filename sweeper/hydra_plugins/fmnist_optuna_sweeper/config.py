@@ -1,55 +1,234 @@
-"""The sweeper's config, registered in Hydra's ConfigStore as ``hydra/sweeper=optuna``.
+"""The sweeper's config, registered in Hydra's ConfigStore as ``hydra/sweeper=optuna``
+(the official plugin's name, so its configs run unchanged) and ``hydra/sweeper=optuna_plus``
+(always this plugin, even when the official one is installed too).
 
-Keys keep the official ``hydra-optuna-sweeper`` names where they exist (``sampler``,
-``direction``, ``storage``, ``study_name``, ``n_trials``, ``n_jobs``, ``max_failure_rate``,
-``params``), so existing configs carry over.
+Samplers and pruners are config groups, one option per node, with the official option
+names: ``hydra/sweeper/sampler=tpe|random|cmaes|nsgaii|motpe|qmc|grid|gp|bruteforce`` and
+``hydra/sweeper/pruner=nop|median|percentile|successive_halving|hyperband|threshold|wilcoxon``.
+A sampler or pruner option left ``null`` takes Optuna's own default (Optuna 4.3+ deprecates
+passing some of them, e.g. ``consider_prior``; the defaults are those of the official plugin).
 """
 
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
 
-__all__ = ["OptunaSweeperConf"]
+__all__ = ["PRUNERS", "SAMPLERS", "OptunaSweeperConf"]
+
+
+# ----------------------------------------------------------------------------- samplers
+
+
+@dataclass
+class SamplerConf:
+    _target_: str = MISSING
+
+
+@dataclass
+class TPESamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.TPESampler"
+    seed: int | None = None
+    consider_prior: bool | None = None
+    prior_weight: float | None = None
+    consider_magic_clip: bool | None = None
+    consider_endpoints: bool | None = None
+    n_startup_trials: int = 10
+    n_ei_candidates: int = 24
+    multivariate: bool = False
+    warn_independent_sampling: bool | None = None
+
+
+@dataclass
+class MOTPESamplerConf(SamplerConf):
+    # Optuna 4 removed MOTPESampler: TPESampler handles several objectives itself
+    _target_: str = "optuna.samplers.TPESampler"
+    seed: int | None = None
+    consider_prior: bool | None = None
+    prior_weight: float | None = None
+    consider_magic_clip: bool | None = None
+    consider_endpoints: bool | None = None
+    n_startup_trials: int = 10
+
+
+@dataclass
+class RandomSamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.RandomSampler"
+    seed: int | None = None
+
+
+@dataclass
+class CmaEsSamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.CmaEsSampler"
+    seed: int | None = None
+    x0: dict[str, Any] | None = None
+    sigma0: float | None = None
+    n_startup_trials: int = 1
+    independent_sampler: Any = None
+    warn_independent_sampling: bool = True
+    consider_pruned_trials: bool = False
+    restart_strategy: str | None = None
+    inc_popsize: int | None = None
+    use_separable_cma: bool = False
+    source_trials: Any = None
+
+
+@dataclass
+class NSGAIISamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    seed: int | None = None
+    population_size: int = 50
+    mutation_prob: float | None = None
+    crossover_prob: float = 0.9
+    swapping_prob: float = 0.5
+    constraints_func: Any = None
+
+
+@dataclass
+class QMCSamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.QMCSampler"
+    seed: int | None = None
+    qmc_type: str = "sobol"
+    scramble: bool = False
+    independent_sampler: Any = None
+    warn_asynchronous_seeding: bool = True
+    warn_independent_sampling: bool = True
+
+
+@dataclass
+class GPSamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.GPSampler"
+    seed: int | None = None
+    n_startup_trials: int = 10
+    deterministic_objective: bool = False
+
+
+@dataclass
+class BruteForceSamplerConf(SamplerConf):
+    _target_: str = "optuna.samplers.BruteForceSampler"
+    seed: int | None = None
+
+
+@dataclass
+class GridSamplerConf(SamplerConf):
+    # the grid is built from ``params`` by the sweeper (every value of each distribution)
+    _target_: str = "optuna.samplers.GridSampler"
+    _partial_: bool = True
+    seed: int | None = None
+
+
+SAMPLERS: dict[str, type] = {
+    "tpe": TPESamplerConf, "random": RandomSamplerConf, "cmaes": CmaEsSamplerConf,
+    "nsgaii": NSGAIISamplerConf, "motpe": MOTPESamplerConf, "qmc": QMCSamplerConf,
+    "gp": GPSamplerConf, "bruteforce": BruteForceSamplerConf, "grid": GridSamplerConf,
+}
+
+
+# ----------------------------------------------------------------------------- pruners
+
+
+@dataclass
+class MedianPrunerConf:
+    _target_: str = "optuna.pruners.MedianPruner"
+    n_startup_trials: int = 5
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+    n_min_trials: int = 1
+
+
+@dataclass
+class PercentilePrunerConf:
+    _target_: str = "optuna.pruners.PercentilePruner"
+    percentile: float = 25.0
+    n_startup_trials: int = 5
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+    n_min_trials: int = 1
+
+
+@dataclass
+class SuccessiveHalvingPrunerConf:
+    _target_: str = "optuna.pruners.SuccessiveHalvingPruner"
+    min_resource: Any = "auto"
+    reduction_factor: int = 4
+    min_early_stopping_rate: int = 0
+    bootstrap_count: int = 0
+
+
+@dataclass
+class HyperbandPrunerConf:
+    _target_: str = "optuna.pruners.HyperbandPruner"
+    min_resource: int = 1
+    max_resource: Any = "auto"
+    reduction_factor: int = 3
+    bootstrap_count: int = 0
+
+
+@dataclass
+class ThresholdPrunerConf:
+    _target_: str = "optuna.pruners.ThresholdPruner"
+    lower: float | None = None
+    upper: float | None = None
+    n_warmup_steps: int = 0
+    interval_steps: int = 1
+
+
+@dataclass
+class WilcoxonPrunerConf:
+    _target_: str = "optuna.pruners.WilcoxonPruner"
+    p_threshold: float = 0.1
+    n_startup_steps: int = 2
+
+
+#: ``nop`` is a plain mapping, not a schema: a pruner written inline in a config
+#: (``pruner: {_target_: optuna.pruners.MedianPruner, n_startup_trials: 3}``) merges onto it
+PRUNERS: dict[str, Any] = {
+    "nop": {"_target_": "optuna.pruners.NopPruner"},
+    "median": MedianPrunerConf, "percentile": PercentilePrunerConf,
+    "successive_halving": SuccessiveHalvingPrunerConf, "hyperband": HyperbandPrunerConf,
+    "threshold": ThresholdPrunerConf, "wilcoxon": WilcoxonPrunerConf,
+}
+
+
+# ----------------------------------------------------------------------------- the sweeper
 
 
 @dataclass
 class OptunaSweeperConf:
     _target_: str = "hydra_plugins.fmnist_optuna_sweeper.sweeper.OptunaSweeper"
+    # the sweeper builds sampler and pruner itself (to check them and to silence Optuna's
+    # construction-time warnings), so Hydra passes them on as config
+    _recursive_: bool = False
+    defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "nop"}])
 
-    #: "maximize" / "minimize", or a list of them for a multi-objective study (Pareto set)
-    direction: Any = "maximize"
-    #: study name; trials of every sweep with the same name and storage share one study
-    study_name: str | None = None
-    #: any Optuna storage URL (sqlite:///..., postgresql://...); None = sqlite under outputs/
-    storage: str | None = None
-    #: the study's total number of trials: a resumed sweep runs only the missing ones
-    n_trials: int = 20
-    #: trials at a time on this machine (>1 runs each job in its own process)
-    n_jobs: int = 1
-    #: stop when failed / finished trials of this sweep exceed this fraction
-    max_failure_rate: float = 1.0
-    #: an Optuna sampler config (``_target_``); None = TPESampler
-    sampler: Any = None
-    #: an Optuna pruner config (``_target_``); None = no pruning
+    sampler: Any = MISSING
     pruner: Any = None
-    #: search space: parameter path -> override string (interval, choice, range, tag, ...)
+    direction: Any = "minimize"
+    storage: str | None = None
+    study_name: str | None = None
+    n_trials: int = 20
+    n_jobs: int = 1
+    max_failure_rate: float = 0.0
     params: dict[str, Any] | None = None
-    #: parameter sets (path -> value) run first, e.g. a known good configuration
+    custom_search_space: str | None = None
+    search_space: dict[str, Any] | None = None
     enqueue: list[Any] = field(default_factory=list)
-    #: times a trial left RUNNING by a killed sweep is retried (0 = mark failed only)
     retry_failed: int = 0
-    #: seconds between heartbeats of a running trial; a trial silent for grace_period
-    #: seconds is stale (its sweep died) and is marked failed by the next sweep
-    heartbeat_interval: int = 30
+    heartbeat_interval: int | None = 30
     grace_period: int | None = None
-    #: pass ``++optuna.storage/study_name/trial_id/trial_number`` to jobs (for pruning)
     trial_overrides: bool = True
-    #: program that runs one job when n_jobs > 1 (default: the running app, e.g.
-    #: ``[python, -m, fmnist]``)
     worker_command: list[str] | None = None
+    accept_changed_settings: bool = False
 
 
-ConfigStore.instance().store(
-    group="hydra/sweeper", name="optuna", node=OptunaSweeperConf, provider="fmnist_optuna_sweeper"
-)
+_store = ConfigStore.instance()
+for _name in ("optuna", "optuna_plus"):
+    _store.store(group="hydra/sweeper", name=_name, node=OptunaSweeperConf,
+                 provider="fmnist_optuna_sweeper")
+for _name, _node in SAMPLERS.items():
+    _store.store(group="hydra/sweeper/sampler", name=_name, node=_node,
+                 provider="fmnist_optuna_sweeper")
+for _name, _node in PRUNERS.items():
+    _store.store(group="hydra/sweeper/pruner", name=_name, node=_node,
+                 provider="fmnist_optuna_sweeper")

@@ -1,0 +1,209 @@
+"""Where a study lives: storage URLs and names, opening a study (retrying only transient
+database errors), the study lock that keeps ``n_trials`` exact across workers, heartbeats.
+
+=====================  ====================  =================================================
+``storage``            ``study_name``        study
+=====================  ====================  =================================================
+null                   null                  a fresh study in ``<sweep dir>/optuna.db``
+null                   ``NAME``              ``NAME`` in ``<sweep dir>/optuna.db`` (same sweep
+                                             dir: resumed)
+``URL``                null                  a fresh study (a new unique name) in ``URL``
+``URL``                ``NAME``              ``NAME`` in ``URL``: created, or resumed
+=====================  ====================  =================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import re
+import threading
+import time
+import uuid
+import warnings
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import optuna
+
+try:
+    import fcntl
+except ImportError:  # Windows: no file lock, threads are still serialised
+    fcntl = None  # type: ignore[assignment]
+
+from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+
+__all__ = [
+    "StudyLock",
+    "heartbeat",
+    "is_transient",
+    "make_storage",
+    "mask_url",
+    "open_study",
+    "quiet",
+    "resolve",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+#: database messages worth a retry (a busy or unreachable server, a concurrent create)
+_TRANSIENT = re.compile(r"locked|busy|timeout|timed out|could not connect|connection|already exists|"
+                        r"terminat|deadlock|too many clients|starting up", re.IGNORECASE)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence Optuna's ExperimentalWarnings (heartbeats, some samplers) and the heartbeat
+    hint meant for ``Study.optimize``: we record heartbeats ourselves, so ``-W error`` runs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        yield
+
+
+def resolve(storage: str | None, study_name: str | None, sweep_dir: Path) -> tuple[str, str]:
+    """The storage URL and study name a sweep uses (see the module's table)."""
+    url = storage
+    if not url:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{(sweep_dir / 'optuna.db').absolute()}"
+    name = study_name or f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    return str(url), str(name)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password hidden, for logs."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None,
+                 retry_failed: int = 0) -> optuna.storages.BaseStorage:
+    """An RDB storage; with heartbeats (``heartbeat_interval`` seconds) a trial whose sweep
+    died is found stale after ``grace_period`` (default: twice the interval)."""
+    kwargs: dict[str, Any] = {}
+    if heartbeat_interval:
+        kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
+        if retry_failed > 0:
+            retry_cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
+            if retry_cls is not None:
+                kwargs["heartbeat_stale_trial_callback"] = retry_cls(max_retry=retry_failed)
+            else:  # optuna < 5
+                kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(
+                    max_retry=retry_failed)
+    engine_kwargs: dict[str, Any] = (
+        {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True})
+    with quiet():
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors that a retry may cure: a locked or unreachable database, or two workers that
+    create the same tables or study at once."""
+    try:
+        from sqlalchemy import exc as sa
+    except ImportError:  # pragma: no cover
+        return False
+    if isinstance(exc, optuna.exceptions.DuplicatedStudyError | sa.IntegrityError):
+        return True
+    if not isinstance(exc, sa.DBAPIError):
+        return False
+    return bool(exc.connection_invalidated) or bool(_TRANSIENT.search(str(exc.orig or exc)))
+
+
+def retry_transient(what: str, call: Callable[[], T], attempts: int = 5) -> T:
+    """``call()``, retried with a random back-off while it fails with a transient error."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise SweepError(f"{what}: {type(exc).__name__}: {exc}") from exc
+            if attempt == attempts - 1:
+                raise SweepError(f"{what} failed {attempts} times: {type(exc).__name__}: {exc}") from exc
+            log.warning("%s failed (%s); retrying", what, exc)
+            time.sleep(0.5 + random.random() * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def open_study(url: str, study_name: str, directions: list[str], sampler: Any, pruner: Any,
+               heartbeat_interval: int | None, grace_period: int | None, retry_failed: int
+               ) -> tuple[optuna.storages.BaseStorage, optuna.Study]:
+    """Create or load the study, retrying transient errors only."""
+
+    def attempt() -> tuple[optuna.storages.BaseStorage, optuna.Study]:
+        storage = make_storage(url, heartbeat_interval, grace_period, retry_failed)
+        with quiet():
+            study = optuna.create_study(study_name=study_name, storage=storage, sampler=sampler,
+                                        pruner=pruner, directions=directions,  # type: ignore[arg-type]
+                                        load_if_exists=True)
+        return storage, study
+
+    storage, study = retry_transient(f"cannot open study {study_name!r} in {mask_url(url)}", attempt)
+    existing = [d.name.lower() for d in study.directions]
+    if existing != directions:
+        raise SweepError(
+            f"study {study_name!r} in {mask_url(url)} has directions {existing}, the sweep asks for "
+            f"{directions}: use another hydra.sweeper.study_name")
+    return storage, study
+
+
+class StudyLock:
+    """Serialises 'count, then ask' across threads, processes and machines, so that a study
+    ends with exactly ``n_trials`` trials: a PostgreSQL advisory lock, or a file lock beside
+    a SQLite database; other storages get the thread lock only."""
+
+    def __init__(self, url: str, study_name: str, storage: optuna.storages.BaseStorage) -> None:
+        self.url, self.study_name, self.storage = url, study_name, storage
+        self.thread_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self.thread_lock:
+            if self.url.startswith("postgresql"):
+                from sqlalchemy import text
+
+                key = zlib.crc32(f"fmnist-optuna:{self.study_name}".encode())
+                with self.storage.engine.connect() as conn:  # type: ignore[attr-defined]
+                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                    try:
+                        yield
+                    finally:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                        conn.commit()
+            elif self.url.startswith("sqlite:///") and fcntl is not None:
+                with open(self.url[len("sqlite:///"):] + ".lock", "w") as handle:
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+                    try:
+                        yield
+                    finally:
+                        fcntl.flock(handle, fcntl.LOCK_UN)
+            else:
+                yield
+
+
+@contextlib.contextmanager
+def heartbeat(storage: optuna.storages.BaseStorage, trial_id: int, interval: int | None
+              ) -> Iterator[None]:
+    """Record the trial's heartbeat every ``interval`` seconds while its job runs."""
+    if not interval or not hasattr(storage, "record_heartbeat"):
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            with contextlib.suppress(Exception), quiet():
+                storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,155 @@
+"""How a trial's job runs. Each way of running is one ``launch(trial, overrides) -> (Outcome,
+run_dir)``; a sweep worker calls it without caring where the job runs:
+
+* :class:`InProcess` hands the job to the configured Hydra launcher in this process
+  (``n_jobs: 1``);
+* :class:`Subprocess` runs the app again as a single run in its own process
+  (``n_jobs > 1``), with ``OPTUNA_SWEEPER_WORKER=1`` in its environment; the job's outcome
+  comes back through ``optuna_result.json`` (written by ``callbacks.JobResultWriter``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra_plugins.fmnist_optuna_sweeper.callbacks import RESULT_FILE, outcome_from_job_return
+from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+from omegaconf import DictConfig
+from optuna.trial import TrialState
+
+__all__ = ["WORKER_ENV", "InProcess", "Launch", "Outcome", "Subprocess", "format_value",
+           "worker_command"]
+
+#: set in the environment of jobs that a sweep runs in their own process
+WORKER_ENV = "OPTUNA_SWEEPER_WORKER"
+_PLAIN = re.compile(r"^[A-Za-z0-9_.+\-/]+$")
+
+
+class Outcome:
+    """How a job ended. (A plain class: Hydra's plugin scan runs this module outside
+    ``sys.modules``, where dataclasses with postponed annotations fail.)"""
+
+    def __init__(self, state: TrialState, values: list[float] | None = None,
+                 error: str | None = None) -> None:
+        self.state, self.values, self.error = state, values, error
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Outcome:
+        return cls(TrialState[data["state"]], data.get("values"), data.get("error"))
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.state.name}, values={self.values}, error={self.error!r})"
+
+
+#: launch(trial, overrides) -> (outcome, the job's directory or None)
+Launch = Callable[[Any, list[str]], tuple[Outcome, "Path | None"]]
+
+
+def format_value(value: Any) -> str:
+    """A value as Hydra override text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return repr(value)
+    text = str(value)
+    if _PLAIN.match(text):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class InProcess:
+    """One job through the Hydra launcher of this process (the basic launcher runs it here)."""
+
+    def __init__(self, launcher: Any) -> None:
+        self.launcher = launcher
+
+    def __call__(self, trial: Any, overrides: list[str]) -> tuple[Outcome, Path | None]:
+        ret = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)[0]
+        run_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir) if ret.hydra_cfg else None
+        return Outcome.from_dict(outcome_from_job_return(ret)), run_dir
+
+
+def _top(module: str) -> str:
+    return module.split(".", 1)[0]
+
+
+def worker_command(configured: Sequence[str] | None, task_module: str) -> list[str]:
+    """The command that runs the app again (``python -m app``, ``python app.py``, a console
+    script), or a :class:`SweepError` when this process was not started as the app (pytest,
+    a notebook, Hydra's test runner) and ``worker_command`` is not set."""
+    if configured:
+        return [str(c) for c in configured]
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    argv0 = sys.argv[0] if sys.argv else ""
+    if spec is not None and spec.name:  # python -m NAME
+        name = spec.name[: -len(".__main__")] if spec.name.endswith(".__main__") else spec.name
+        if task_module == "__main__" or _top(task_module) == _top(name):
+            return [sys.executable, "-m", name]
+    elif task_module == "__main__" and argv0.endswith(".py") and os.path.isfile(argv0):
+        return [sys.executable, os.path.abspath(argv0)]
+    elif argv0 and os.path.isfile(argv0):  # a console script of the app's distribution?
+        script = os.path.basename(argv0)
+        for entry in importlib.metadata.entry_points(group="console_scripts"):
+            if entry.name == script and _top(entry.value.split(":")[0]) == _top(task_module):
+                return [sys.executable, os.path.abspath(argv0)]
+    raise SweepError(
+        f"hydra.sweeper.n_jobs > 1 runs each trial as a new process of the app, but this process "
+        f"({argv0 or 'unknown'}) was not started as the app whose task function is in "
+        f"{task_module!r} (pytest, a notebook, Hydra's test runner?): set "
+        "hydra.sweeper.worker_command (e.g. [python, -m, my_app]) or use hydra.sweeper.n_jobs=1")
+
+
+def _hydra_overrides(config: DictConfig) -> list[str]:
+    """The sweep's own hydra overrides (search path, logging, ...) less the sweep's, plus
+    the config that the app was started with (``--config-dir``/``--config-name``)."""
+    keep = [o for o in config.hydra.overrides.hydra if not o.lstrip("+~").startswith(
+        ("hydra.sweeper", "hydra/sweeper", "hydra.sweep.", "hydra.mode", "hydra.run.dir"))]
+    flags = []
+    for source in config.hydra.runtime.config_sources:
+        if source.provider == "command-line" and source.schema == "file":
+            flags += ["--config-dir", str(source.path)]
+    if config.hydra.job.config_name:
+        flags += ["--config-name", str(config.hydra.job.config_name)]
+    return [*flags, *keep]
+
+
+class Subprocess:
+    """One job as a single run of the app in its own process, into ``<sweep dir>/<number>``."""
+
+    def __init__(self, command: list[str], config: DictConfig, sweep_dir: Path) -> None:
+        self.command, self.sweep_dir = command, sweep_dir
+        self.hydra_overrides = _hydra_overrides(config)
+        self.cwd = str(config.hydra.runtime.cwd)
+        self.logs = sweep_dir / ".workers"
+        self.logs.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, trial: Any, overrides: list[str]) -> tuple[Outcome, Path | None]:
+        run_dir = self.sweep_dir / str(trial.number)
+        command = [
+            *self.command, *self.hydra_overrides, *overrides,
+            f"hydra.run.dir={format_value(str(run_dir))}",
+            "+hydra.callbacks.optuna_result._target_="
+            "hydra_plugins.fmnist_optuna_sweeper.callbacks.JobResultWriter",
+        ]
+        env = {**os.environ, WORKER_ENV: "1"}
+        log_path = self.logs / f"{trial.number}.log"
+        with open(log_path, "w") as out:
+            proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.cwd)
+        result = run_dir / RESULT_FILE
+        if result.exists():
+            return Outcome.from_dict(json.loads(result.read_text())), run_dir
+        lines = [line for line in log_path.read_text().splitlines()
+                 if line.strip() and not line.startswith(("I0000", "W0000", "WARNING: All log"))]
+        tail = "\n".join(lines[-15:])
+        return Outcome(TrialState.FAIL, error=f"worker exited with {proc.returncode}: {tail}"), run_dir
