@@ -31,6 +31,7 @@ from fmnist.errors import ConfigError, TrainingDiverged
 from fmnist.metrics import SPLITS, classification_metrics, confusion_matrix, flatten
 from fmnist.predict import write_submission
 from fmnist.pruning import OptunaPruning
+from fmnist.storage import storage_url
 from fmnist.train import BestWeights, EpochLogger, fit, make_dataset, predict_probabilities
 
 __all__ = ["available_metrics", "objective_names", "run"]
@@ -199,7 +200,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
             monitor=cfg.trainer.monitor, patience=int(cfg.trainer.early_stopping_patience)))
     pruning = None
     if cfg.get("optuna") and cfg.optuna.get("trial_id") is not None:
-        pruning = OptunaPruning(cfg.optuna.storage, cfg.optuna.study_name, cfg.optuna.trial_id,
+        pruning = OptunaPruning(storage_url(cfg.optuna.storage), cfg.optuna.study_name,
+                                cfg.optuna.trial_id,
                                 monitor=_pruning_monitor(cfg.optuna.get("monitor"), objectives))
         callbacks.append(pruning)
     log.info("Callbacks: %s", [type(c).__name__ for c in callbacks])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +33,7 @@ from hydra_plugins.fmnist_optuna_sweeper.search_space import (
     parse_search_space,
     suggest,
 )
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from optuna.trial import TrialState
 
 __all__ = ["OptunaSweeper", "SweepError", "build"]
@@ -171,6 +172,11 @@ class OptunaSweeper(Sweeper):
         pruner = build(self.pruner_cfg, "pruner")
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
         url, study_name = storage.resolve(o.storage, o.study_name, sweep_dir)
+        url = storage.normalise_url(url)
+        # the real URL reaches jobs through the environment only; every copy of the config that
+        # is saved or handed on shows it masked
+        os.environ[storage.STORAGE_ENV] = url
+        _mask_storage(self.config, url)
         store, study = storage.open_study(
             url, study_name, directions, sampler, pruner, o.heartbeat_interval, o.grace_period,
             int(o.retry_failed))
@@ -229,7 +235,7 @@ class OptunaSweeper(Sweeper):
         overrides += [f"{self.space.key(k)}={workers.format_value(v)}" for k, v in trial.params.items()]
         if self.options.trial_overrides:
             overrides += [
-                f"++optuna.storage={workers.format_value(self.url)}",
+                f"++optuna.storage={workers.format_value(storage.mask_url(self.url))}",
                 f"++optuna.study_name={workers.format_value(self.study.study_name)}",
                 f"++optuna.trial_id={trial._trial_id}",
                 f"++optuna.trial_number={trial.number}",
@@ -270,6 +276,22 @@ class OptunaSweeper(Sweeper):
         message = f": {outcome.error.splitlines()[-1][:200]}" if outcome.error else ""
         log.info("Trial %d %s value %s | %s | %d/%d trials done%s", number, outcome.state.name,
                  value, best, done, self.n_trials, message)
+
+
+def _mask_storage(config: DictConfig, url: str) -> None:
+    """Mask the storage's password in the sweep's config (saved as ``multirun.yaml``) and in
+    the hydra overrides every job's config is built from (saved in its ``.hydra/``): the
+    command line's ``hydra.sweeper.storage=...`` and, when the URL came from a config file,
+    one more override that replaces it there."""
+    if not storage.has_password(url):
+        return
+    masked = storage.mask_url(url)
+    with read_write(config), open_dict(config):
+        config.hydra.sweeper.storage = masked
+        overrides = [storage.mask_url(str(o)) for o in config.hydra.overrides.hydra]
+        if not any(o.lstrip("+").startswith("hydra.sweeper.storage=") for o in overrides):
+            overrides.append(f"hydra.sweeper.storage={workers.format_value(masked)}")
+        config.hydra.overrides.hydra = overrides
 
 
 def _pruner_spec(node: Any) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from hydra_plugins.fmnist_optuna_sweeper.callbacks import RESULT_FILE, outcome_from_job_return
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+from hydra_plugins.fmnist_optuna_sweeper.storage import STORAGE_ENV, mask_url
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
@@ -142,7 +143,11 @@ class Subprocess:
             "+hydra.callbacks.optuna_result._target_="
             "hydra_plugins.fmnist_optuna_sweeper.callbacks.JobResultWriter",
         ]
-        env = {**os.environ, WORKER_ENV: "1"}
+        url = os.environ.get(STORAGE_ENV, "")
+        masked = mask_url(url)
+        if masked != url:  # a password in a config file: the job's saved config shows it masked
+            command.insert(-1, f"++hydra.sweeper.storage={format_value(masked)}")
+        env = {**os.environ, WORKER_ENV: "1"}  # the storage URL travels here, not in argv
         log_path = self.logs / f"{trial.number}.log"
         with open(log_path, "w") as out:
             proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.cwd)
