@@ -86,3 +86,17 @@ def test_the_password_is_in_no_file_output_or_command_line(tmp_path: Path, given
     assert "postgres:***@" in (tmp_path / "sweep" / "multirun.yaml").read_text()
     study = optuna.load_study(study_name="secret", storage=postgres_url)
     assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 2
+
+
+def test_postgresql_urls_name_the_installed_driver() -> None:
+    import importlib
+    import importlib.util
+
+    storage = importlib.import_module("hydra_plugins.fmnist_optuna_sweeper.storage")
+    url = "postgresql://optuna@db-host/optuna"
+    if importlib.util.find_spec("psycopg") is None:  # this environment: psycopg2 only
+        assert storage.normalise_url(url) == "postgresql+psycopg2://optuna@db-host/optuna"
+        assert storage.normalise_url("postgres://u@h/d") == "postgresql+psycopg2://u@h/d"
+    for kept in ("postgresql+psycopg2://u@h/d", "sqlite:///x.db", "mysql://u@h/d"):
+        assert storage.normalise_url(kept) == kept
+    assert storage.has_password("postgresql://u:p@h/d") and not storage.has_password(url)
