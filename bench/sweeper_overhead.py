@@ -1,62 +1,81 @@
-"""Sweeper overhead per trial on a trivial objective, against a plain ``study.optimize`` loop
-on the same kind of storage (SQLite in a temporary directory):
+"""Per-trial overhead of our sweeper against the official hydra-optuna-sweeper 1.3.0, on a
+trivial objective, with the TPE and random samplers, both on a SQLite storage:
 
-    python bench/sweeper_overhead.py [--trials 20 80]
+    python bench/sweeper_overhead.py [--trials 20 80] [--repeat 2]
 
-Our per-trial time is the slope between two sweep sizes, so process start-up cancels out. It
-includes everything a trial costs in the sweeper: composing the job's config, Hydra's job
-set-up (run directory, .hydra/ files), the heartbeat, and the study lock.
+The official plugin runs in its own virtual environment (``/tmp/hydra-optuna-sweeper-1.3.0``,
+created on first use: it needs ``optuna<3`` and ``sqlalchemy<2``). Each figure is the slope
+between two sweep sizes, so process start-up cancels out; it holds everything a trial costs
+in a sweeper: asking the sampler, composing the job's config, Hydra's job set-up (run
+directory, .hydra/ files), telling the study (ours also: the study lock, the heartbeat
+thread, the trial's user attributes). Runs alternate ours/official to share the noise.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import optuna
-
 HERE = Path(__file__).resolve().parent
+OFFICIAL_VENV = Path("/tmp/hydra-optuna-sweeper-1.3.0")
+OFFICIAL_PACKAGES = ["hydra-optuna-sweeper==1.3.0", "hydra-core==1.3.2", "omegaconf==2.3.0",
+                     "optuna==2.10.1", "sqlalchemy<2"]
 
 
-def plain_seconds_per_trial(n: int, directory: Path) -> float:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = f"sqlite:///{directory / 'plain.db'}"
-    study = optuna.create_study(study_name="plain", storage=storage, direction="minimize",
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+def official_python() -> Path:
+    python = OFFICIAL_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(OFFICIAL_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *OFFICIAL_PACKAGES], check=True)
+    return python
+
+
+def sweep_seconds(python: Path, n: int, sampler: str, directory: Path, tag: str,
+                  extra: list[str]) -> float:
+    name = f"{tag}-{sampler}-{n}-{time.monotonic_ns()}"
+    command = [str(python), str(HERE / "trivial" / "app.py"), "-m", f"hydra.sweeper.n_trials={n}",
+               "hydra.sweeper.n_jobs=1", f"hydra/sweeper/sampler={sampler}",
+               f"hydra.sweeper.storage=sqlite:///{directory / (name + '.db')}",
+               f"hydra.sweeper.study_name={name}", f"hydra.sweep.dir={directory / name}", *extra]
     start = time.perf_counter()
-    study.optimize(lambda t: (t.suggest_float("x", -10, 10) - 2.0) ** 2, n_trials=n)
-    return (time.perf_counter() - start) / n
-
-
-def sweep_seconds(n: int, directory: Path) -> float:
-    storage = f"sqlite:///{directory / f'sweep{n}.db'}"
-    command = [sys.executable, str(HERE / "trivial" / "app.py"), "-m",
-               f"hydra.sweeper.n_trials={n}", f"hydra.sweeper.storage={storage}",
-               f"hydra.sweep.dir={directory / f'sweep{n}'}"]
-    start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
+    proc = subprocess.run(command, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{tag} sweep failed:\n{proc.stderr[-3000:]}")
     return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, nargs=2, default=[20, 80])
+    parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     small, large = args.trials
+    ours = Path(sys.executable)
+    official = official_python()
+    variants = {
+        "official 1.3.0": (official, []),
+        "ours (defaults)": (ours, []),
+        "ours (no heartbeat)": (ours, ["hydra.sweeper.heartbeat_interval=null"]),
+    }
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        plain = plain_seconds_per_trial(large, directory)
-        t_small = sweep_seconds(small, directory)
-        t_large = sweep_seconds(large, directory)
-    ours = (t_large - t_small) / (large - small)
-    print(f"plain study.optimize, SQLite: {plain * 1000:8.1f} ms per trial")
-    print(f"fmnist sweeper, SQLite      : {ours * 1000:8.1f} ms per trial "
-          f"(sweeps of {small} and {large} trials took {t_small:.1f} s and {t_large:.1f} s)")
-    print(f"sweeper overhead: {ours / plain:.1f}x plain, {(ours - plain) * 1000:.1f} ms more per trial")
+        for sampler in ("tpe", "random"):
+            slopes: dict[str, list[float]] = {k: [] for k in variants}
+            for _ in range(args.repeat):
+                for tag, (python, extra) in variants.items():
+                    t_small = sweep_seconds(python, small, sampler, directory, "s", extra)
+                    t_large = sweep_seconds(python, large, sampler, directory, "l", extra)
+                    slopes[tag].append((t_large - t_small) / (large - small))
+            base = statistics.median(slopes["official 1.3.0"])
+            for tag, values in slopes.items():
+                per_trial = statistics.median(values)
+                print(f"{sampler:6s} {tag:20s}: {per_trial * 1000:7.1f} ms per trial "
+                      f"({per_trial / base:.2f}x official; runs {', '.join(f'{v * 1000:.0f}' for v in values)})")
 
 
 if __name__ == "__main__":

@@ -62,8 +62,8 @@ def test_node_without_target_is_a_clear_error() -> None:
     with pytest.raises(errors.SweepError, match=r"hydra.sweeper.sampler has no _target_ .*"
                        r"override hydra/sweeper/sampler: NAME"):
         _sweeper().build(OmegaConf.create({"seed": 1}), "sampler")
-    with pytest.raises(errors.SweepError, match="(?s)cannot build hydra.sweeper.sampler "
-                       "optuna.samplers.RandomSampler: .*consider_prior.*to switch, use"):
+    with pytest.raises(errors.SweepError, match=r"(?s)cannot build hydra.sweeper.sampler "
+                       r"optuna.samplers.RandomSampler: .*consider_prior.*to switch, use"):
         _sweeper().build(OmegaConf.create({"_target_": "optuna.samplers.RandomSampler",
                                            "consider_prior": True}), "sampler")
 

@@ -15,7 +15,8 @@ def _storage():
     return importlib.import_module("hydra_plugins.fmnist_optuna_sweeper.storage")
 
 
-def test_resolve(tmp_path: Path) -> None:
+def test_resolve(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
     m = _storage()
     url, name = m.resolve(None, None, tmp_path / "s")
     assert url == f"sqlite:///{tmp_path / 's' / 'optuna.db'}" and name.startswith("study-")
@@ -23,6 +24,7 @@ def test_resolve(tmp_path: Path) -> None:
     assert m.resolve(None, "a", tmp_path / "s") == (url, "a")
     assert m.resolve("postgresql://u:p@h/db", "a", tmp_path) == ("postgresql://u:p@h/db", "a")
     assert m.resolve("sqlite:///x.db", None, tmp_path)[1].startswith("study-")
+    assert m.resolve("sqlite:///out/x.db", "a", tmp_path)[0] == f"sqlite:///{tmp_path / 'out' / 'x.db'}"
 
 
 def test_mask_url() -> None:

@@ -203,7 +203,7 @@ class OptunaSweeperConf:
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "nop"}])
 
     sampler: Any = MISSING
-    pruner: Any = None
+    pruner: Any = MISSING
     direction: Any = "minimize"
     storage: str | None = None
     study_name: str | None = None

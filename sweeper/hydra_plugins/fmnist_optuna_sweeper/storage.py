@@ -72,11 +72,16 @@ def quiet() -> Iterator[None]:
 
 
 def resolve(storage: str | None, study_name: str | None, sweep_dir: Path) -> tuple[str, str]:
-    """The storage URL and study name a sweep uses (see the module's table)."""
+    """The storage URL and study name a sweep uses (see the module's table). A relative SQLite
+    path (``sqlite:///outputs/optuna.db``) is made absolute, so that jobs find the same file
+    wherever they run; its directory is created."""
     url = storage
     if not url:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{(sweep_dir / 'optuna.db').absolute()}"
+    if url.startswith("sqlite:///") and url[len("sqlite:///"):] not in ("", ":memory:"):
+        path = Path(url[len("sqlite:///"):]).absolute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
     name = study_name or f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     return str(url), str(name)
 
@@ -120,8 +125,39 @@ def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
                     max_retry=retry_failed)
     engine_kwargs: dict[str, Any] = (
         {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True})
+    if url.startswith("sqlite:///"):
+        _sqlite_wal(url[len("sqlite:///"):])
     with quiet():
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+
+
+_WAL_FILES: set[str] = set()
+
+
+def _sqlite_wal(path: str) -> None:
+    """Our SQLite databases in write-ahead-log mode with ``synchronous=NORMAL``: a commit no
+    longer waits for the disk (the database stays consistent; a power cut may lose the last
+    commits), which more than halves the sweeper's own per-trial time, and readers (the
+    dashboard, workers) do not block the writer. Other SQLite databases of the process are
+    left alone."""
+    if not _WAL_FILES:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        @event.listens_for(Engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            if not type(dbapi_connection).__module__.startswith("sqlite3"):
+                return
+            cursor = dbapi_connection.cursor()
+            try:
+                files = {row[2] for row in cursor.execute("PRAGMA database_list")}
+                if files & _WAL_FILES:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    cursor.execute("PRAGMA synchronous=NORMAL")
+            finally:
+                cursor.close()
+
+    _WAL_FILES.add(str(Path(path).absolute()))
 
 
 def is_transient(exc: BaseException) -> bool:
