@@ -56,7 +56,8 @@ def _command_lines(but: int) -> list[str]:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("given", ["command_line_2_workers", "config_file_in_process"])
+@pytest.mark.parametrize("given", ["command_line_2_workers",
+                                   pytest.param("config_file_in_process", marks=pytest.mark.slow)])
 def test_the_password_is_in_no_file_output_or_command_line(tmp_path: Path, given: str,
                                                            postgres_url: str) -> None:  # noqa: F811
     # postgresql:// with the installed driver (psycopg2) works; the server trusts loopback,

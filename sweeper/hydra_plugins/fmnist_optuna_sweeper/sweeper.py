@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -199,18 +200,40 @@ class OptunaSweeper(Sweeper):
                  "a time (watch it with: optuna-dashboard %s)", study_name, storage.mask_url(url),
                  self._count(), n_trials, type(study.sampler).__name__,
                  ", ".join(p.name for p in space.params) or "nothing", o.n_jobs, storage.mask_url(url))
-        if int(o.n_jobs) == 1:
-            self._worker(workers.InProcess(self.launcher))
-        else:
-            command = workers.worker_command(o.worker_command, self.task_function.__module__)
-            launch = workers.Subprocess(command, self.config, sweep_dir)
-            with ThreadPoolExecutor(max_workers=int(o.n_jobs), thread_name_prefix="trial") as pool:
-                for future in [pool.submit(self._worker, launch) for _ in range(int(o.n_jobs))]:
-                    future.result()
+        self.interrupted = threading.Event()
+        try:
+            if int(o.n_jobs) == 1:
+                self._worker(workers.InProcess(self.launcher))
+            else:
+                self._parallel(workers.Subprocess(
+                    workers.worker_command(o.worker_command, self.task_function.__module__),
+                    self.config, sweep_dir), int(o.n_jobs))
+        except KeyboardInterrupt:
+            self.interrupted.set()
         records.write_results(sweep_dir / records.RESULTS_FILE, study, storage.mask_url(url))
+        if self.interrupted.is_set():
+            log.error("Interrupted (Ctrl-C): no new trial was started, the running ones are "
+                      "FAIL; run the same command again to finish the study's %d trials", n_trials)
+            raise SystemExit(130)
         reason = self.stop_reason or self.failures.all_failed()
         if reason:
             raise SweepError(reason)
+
+    def _parallel(self, launch: workers.Subprocess, n_jobs: int) -> None:
+        """``n_jobs`` workers; on Ctrl-C no worker claims another trial, the running jobs are
+        interrupted and their trials told FAIL before this returns."""
+        with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="trial") as pool:
+            futures = [pool.submit(self._worker, launch) for _ in range(n_jobs)]
+            try:
+                for future in futures:
+                    future.result()
+            except KeyboardInterrupt:
+                self.interrupted.set()
+                log.warning("Ctrl-C: stopping the running jobs (a second Ctrl-C may leave "
+                            "their trials RUNNING until a later sweep finds them stale)")
+                launch.stop()
+                for future in futures:
+                    future.result()
 
     def _count(self) -> int:
         return sum(1 for t in self.study.get_trials(deepcopy=False) if t.state != TrialState.WAITING)
@@ -218,7 +241,7 @@ class OptunaSweeper(Sweeper):
     def _claim(self) -> optuna.Trial | None:
         """The next trial with its parameters (an enqueued one first), or None when done."""
         with self.lock():
-            if self.stop_reason or self._count() >= self.n_trials:
+            if self.stop_reason or self.interrupted.is_set() or self._count() >= self.n_trials:
                 return None
             with storage.quiet():
                 trial = self.study.ask(self.space.distributions)
@@ -248,11 +271,17 @@ class OptunaSweeper(Sweeper):
             log.info("Trial %d: %s", trial.number, " ".join(
                 f"{k}={workers.format_value(v)}" for k, v in trial.params.items()))
             with storage.heartbeat(self.store, trial._trial_id, self.options.heartbeat_interval):
+                interrupt: KeyboardInterrupt | None = None
                 try:
                     outcome, run_dir = launch(trial, overrides)
+                except KeyboardInterrupt as exc:  # Ctrl-C during an in-process job
+                    self.interrupted.set()
+                    interrupt, outcome, run_dir = exc, workers.Outcome(TrialState.FAIL), None
                 except Exception as exc:  # the launcher itself broke: record, go on
                     outcome, run_dir = workers.Outcome(
                         TrialState.FAIL, error=f"{type(exc).__name__}: {exc}"), None
+                if self.interrupted.is_set() and outcome.state != TrialState.COMPLETE:
+                    outcome = workers.Outcome(TrialState.FAIL, error=workers.INTERRUPTED)
             with self.lock.thread_lock:
                 outcome = records.tell(self.study, trial, outcome, run_dir)
                 reason = self.failures.add(outcome)
@@ -260,6 +289,8 @@ class OptunaSweeper(Sweeper):
                     self.stop_reason = reason
                     log.error(reason)
                 self._report(trial.number, outcome)
+            if interrupt is not None:
+                raise interrupt
 
     def _report(self, number: int, outcome: workers.Outcome) -> None:
         trials = self.study.get_trials(deepcopy=False)
