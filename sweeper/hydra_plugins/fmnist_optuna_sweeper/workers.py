@@ -24,7 +24,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra_plugins.fmnist_optuna_sweeper.callbacks import RESULT_FILE, outcome_from_job_return
+from hydra_plugins.fmnist_optuna_sweeper.callbacks import (
+    PARENT_ENV,
+    RESULT_FILE,
+    outcome_from_job_return,
+)
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 from hydra_plugins.fmnist_optuna_sweeper.storage import STORAGE_ENV, mask_url
 from omegaconf import DictConfig
@@ -172,7 +176,8 @@ class Subprocess:
         masked = mask_url(url)
         if masked != url:  # a password in a config file: the job's saved config shows it masked
             command.insert(-1, f"++hydra.sweeper.storage={format_value(masked)}")
-        env = {**os.environ, WORKER_ENV: "1"}  # the storage URL travels here, not in argv
+        # the storage URL travels in the environment, not in argv; the job watches its parent
+        env = {**os.environ, WORKER_ENV: "1", PARENT_ENV: str(os.getpid())}
         log_path = self.logs / f"{trial.number}.log"
         with open(log_path, "w") as out:
             with self._guard:
