@@ -8,7 +8,9 @@ created on first use: it needs ``optuna<3`` and ``sqlalchemy<2``). Each figure i
 between two sweep sizes, so process start-up cancels out; it holds everything a trial costs
 in a sweeper: asking the sampler, composing the job's config, Hydra's job set-up (run
 directory, .hydra/ files), telling the study (ours also: the study lock, the heartbeat
-thread, the trial's user attributes). Runs alternate ours/official to share the noise.
+thread, the trial's user attributes). Runs alternate ours/official to share the noise. The
+"optuna alone" lines time a bare ask/tell loop in each environment (Optuna 2.10 there, ours
+here), to tell the sampler's own cost from the sweeper's.
 """
 
 from __future__ import annotations
@@ -49,6 +51,32 @@ def sweep_seconds(python: Path, n: int, sampler: str, directory: Path, tag: str,
     return time.perf_counter() - start
 
 
+LOOP = """
+import sys, time, warnings
+warnings.simplefilter("ignore")
+import optuna
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+url, sampler, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cls = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}[sampler]
+study = optuna.create_study(storage=url, sampler=cls(seed=0))
+dist = {"x": optuna.distributions.UniformDistribution(-10, 10)
+        if optuna.__version__.startswith("2") else optuna.distributions.FloatDistribution(-10, 10)}
+start = time.perf_counter()
+for _ in range(n):
+    trial = study.ask(dist)
+    study.tell(trial, (trial.params["x"] - 2) ** 2)
+print((time.perf_counter() - start) / n)
+"""
+
+
+def loop_seconds(python: Path, n: int, sampler: str, directory: Path) -> float:
+    """Optuna alone: ask and tell n trials on SQLite (the sampler's and storage's own cost)."""
+    url = f"sqlite:///{directory / f'loop-{time.monotonic_ns()}.db'}"
+    proc = subprocess.run([str(python), "-c", LOOP, url, sampler, str(n)], capture_output=True,
+                          text=True, check=True)
+    return float(proc.stdout.strip())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, nargs=2, default=[20, 80])
@@ -71,11 +99,17 @@ def main() -> None:
                     t_small = sweep_seconds(python, small, sampler, directory, "s", extra)
                     t_large = sweep_seconds(python, large, sampler, directory, "l", extra)
                     slopes[tag].append((t_large - t_small) / (large - small))
+            loops = {"official 1.3.0": loop_seconds(official, large, sampler, directory),
+                     "ours": loop_seconds(ours, large, sampler, directory)}
             base = statistics.median(slopes["official 1.3.0"])
+            for tag, value in loops.items():
+                print(f"{sampler:6s} {'optuna alone, ' + tag:28s}: {value * 1000:7.1f} ms per trial "
+                      f"(ask + tell, {large} trials)")
             for tag, values in slopes.items():
                 per_trial = statistics.median(values)
-                print(f"{sampler:6s} {tag:20s}: {per_trial * 1000:7.1f} ms per trial "
-                      f"({per_trial / base:.2f}x official; runs {', '.join(f'{v * 1000:.0f}' for v in values)})")
+                runs = ", ".join(f"{v * 1000:.0f}" for v in values)
+                print(f"{sampler:6s} {tag:28s}: {per_trial * 1000:7.1f} ms per trial "
+                      f"({per_trial / base:.2f}x official; runs {runs})")
 
 
 if __name__ == "__main__":

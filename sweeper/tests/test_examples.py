@@ -121,3 +121,18 @@ def test_parallel_workers_from_a_script(sweep) -> None:
     study = _study(s)
     assert len(study.trials) == 4 and all(t.state == TrialState.COMPLETE for t in study.trials)
     assert all((s.dir / str(t.number) / "optuna_result.json").exists() for t in study.trials)
+
+
+def test_custom_search_space_relative_to_the_script(sweep, tmp_path) -> None:
+    """The official examples name the hook ``.custom-search-space-objective.configure``: a
+    function of the running script, whose file name is no module name."""
+    import shutil
+
+    from conftest import EXAMPLE
+
+    app = tmp_path / "app"
+    shutil.copytree(EXAMPLE, app)
+    shutil.copy(app / "custom_search_space.py", app / "custom-search-space-objective.py")
+    s = sweep(str(app / "custom-search-space-objective.py"), "hydra.sweeper.n_trials=3",
+              "hydra.sweeper.custom_search_space=.custom-search-space-objective.configure", cwd=app)
+    assert set(s.results["best_params"]) == {"x", "y", "z", "+w"}

@@ -217,7 +217,7 @@ class OptunaSweeperConf:
     retry_failed: int = 0
     heartbeat_interval: int | None = 30
     grace_period: int | None = None
-    trial_overrides: bool = True
+    trial_overrides: bool | None = None
     worker_command: list[str] | None = None
     accept_changed_settings: bool = False
 

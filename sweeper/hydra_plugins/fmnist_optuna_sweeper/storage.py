@@ -248,18 +248,20 @@ class StudyLock:
 @contextlib.contextmanager
 def heartbeat(storage: optuna.storages.BaseStorage, trial_id: int, interval: int | None
               ) -> Iterator[None]:
-    """Record the trial's heartbeat every ``interval`` seconds while its job runs."""
+    """Record the trial's heartbeat now, then every ``interval`` seconds while its job runs.
+    The first beat is written here rather than in the thread, so that a short job's storage
+    writes never wait for the heartbeat's (SQLite serialises writers; its busy wait sleeps)."""
     if not interval or not hasattr(storage, "record_heartbeat"):
         yield
         return
     stop = threading.Event()
+    with contextlib.suppress(Exception):
+        storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
 
     def beat() -> None:
-        while True:
-            with contextlib.suppress(Exception), quiet():
+        while not stop.wait(interval):
+            with contextlib.suppress(Exception):
                 storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
-            if stop.wait(interval):
-                return
 
     thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
     thread.start()

@@ -172,6 +172,10 @@ class OptunaSweeper(Sweeper):
             sampler = sampler(grid)
         pruner = build(self.pruner_cfg, "pruner")
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
+        launch: workers.Launch = workers.InProcess(self.launcher)
+        if int(o.n_jobs) > 1:  # a wrong worker command is an error now, not n failed trials
+            command = workers.worker_command(o.worker_command, self.task_function.__module__)
+            launch = workers.Subprocess(command, self.config, sweep_dir)
         url, study_name = storage.resolve(o.storage, o.study_name, sweep_dir)
         url = storage.normalise_url(url)
         # the real URL reaches jobs through the environment only; every copy of the config that
@@ -194,6 +198,10 @@ class OptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         self.study, self.store, self.url, self.space = study, store, url, space
+        # null: pass the trial's whereabouts when the app's config has a place for them
+        self.trial_overrides = (bool(o.trial_overrides) if o.trial_overrides is not None else
+                                OmegaConf.select(self.config, "optuna.trial_id", default=_MISSING)
+                                is not _MISSING)
         self.n_trials, self.failures = n_trials, records.Failures(float(o.max_failure_rate))
         self.stop_reason: str | None = None
         log.info("Study %r in %s: %d of %d trials taken; sampler %s; searching %s; %d job(s) at "
@@ -202,12 +210,10 @@ class OptunaSweeper(Sweeper):
                  ", ".join(p.name for p in space.params) or "nothing", o.n_jobs, storage.mask_url(url))
         self.interrupted = threading.Event()
         try:
-            if int(o.n_jobs) == 1:
-                self._worker(workers.InProcess(self.launcher))
+            if isinstance(launch, workers.Subprocess):
+                self._parallel(launch, int(o.n_jobs))
             else:
-                self._parallel(workers.Subprocess(
-                    workers.worker_command(o.worker_command, self.task_function.__module__),
-                    self.config, sweep_dir), int(o.n_jobs))
+                self._worker(launch)
         except KeyboardInterrupt:
             self.interrupted.set()
         records.write_results(sweep_dir / records.RESULTS_FILE, study, storage.mask_url(url))
@@ -256,7 +262,7 @@ class OptunaSweeper(Sweeper):
     def _job_overrides(self, trial: optuna.Trial) -> list[str]:
         overrides = list(self.space.fixed)
         overrides += [f"{self.space.key(k)}={workers.format_value(v)}" for k, v in trial.params.items()]
-        if self.options.trial_overrides:
+        if self.trial_overrides:
             overrides += [
                 f"++optuna.storage={workers.format_value(storage.mask_url(self.url))}",
                 f"++optuna.study_name={workers.format_value(self.study.study_name)}",
