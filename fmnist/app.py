@@ -27,10 +27,12 @@ from fmnist import plots
 from fmnist.augment import build_augmentation
 from fmnist.data import Splits, save_labels
 from fmnist.devices import configure_devices
-from fmnist.errors import ConfigError
+from fmnist.divergence import StopOnNonFinite
+from fmnist.errors import ConfigError, TrainingDiverged
 from fmnist.metrics import SPLITS, classification_metrics, confusion_matrix, flatten
 from fmnist.predict import write_submission
 from fmnist.pruning import OptunaPruning
+from fmnist.storage import storage_url
 from fmnist.train import BestWeights, EpochLogger, fit, make_dataset, predict_probabilities
 
 __all__ = ["available_metrics", "objective_names", "run"]
@@ -154,6 +156,7 @@ def run(cfg: DictConfig) -> float | tuple[float, ...]:
         _write_json(out / "metrics.json", {
             "status": "failed",
             "error": f"{type(exc).__name__}: {exc}",
+            **({"note": str(exc)} if isinstance(exc, TrainingDiverged) else {}),
             "traceback": traceback.format_exc(),
             "wall_seconds": time.perf_counter() - started,
             **_trial_info(cfg),
@@ -189,7 +192,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
                   metrics=["accuracy"], jit_compile=bool(cfg.trainer.jit_compile))
 
     epoch_logger = EpochLogger(out / "history.csv")
-    callbacks: list[keras.callbacks.Callback] = [instantiate(cfg.schedule), epoch_logger]
+    callbacks: list[keras.callbacks.Callback] = [instantiate(cfg.schedule), epoch_logger,
+                                                 StopOnNonFinite()]
     best = BestWeights(cfg.trainer.monitor) if cfg.trainer.restore_best_weights else None
     if best is not None:
         callbacks.append(best)
@@ -198,7 +202,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
             monitor=cfg.trainer.monitor, patience=int(cfg.trainer.early_stopping_patience)))
     pruning = None
     if cfg.get("optuna") and cfg.optuna.get("trial_id") is not None:
-        pruning = OptunaPruning(cfg.optuna.storage, cfg.optuna.study_name, cfg.optuna.trial_id,
+        pruning = OptunaPruning(storage_url(cfg.optuna.storage), cfg.optuna.study_name,
+                                cfg.optuna.trial_id,
                                 monitor=_pruning_monitor(cfg.optuna.get("monitor"), objectives))
         callbacks.append(pruning)
     log.info("Callbacks: %s", [type(c).__name__ for c in callbacks])

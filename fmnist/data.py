@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import logging
 import os
-import pickle
 import shutil
 import struct
 import urllib.request
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from fmnist.errors import ConfigError, DataError, UnsafeFileError
+from fmnist.errors import ConfigError, DataError
+from fmnist.safe_npy import read_npy_dict
 
 __all__ = [
     "FASHION_MNIST_CLASSES",
@@ -125,22 +125,38 @@ def read_idx(path: str | Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as exc:
+            head = f.read(4)
+            if len(head) < 4:
+                raise DataError(f"{path} is not an IDX file: only {len(head)} bytes")
+            zero, dtype_code, ndim = struct.unpack(">HBB", head)
+            if zero != 0 or dtype_code != 0x08:
+                raise DataError(
+                    f"{path} is not an unsigned-byte IDX file: magic {head.hex()} "
+                    "(expected 0000 08 <ndim>)"
+                )
+            dim_bytes = f.read(4 * ndim)
+            if len(dim_bytes) != 4 * ndim:
+                raise DataError(f"{path}: the header is cut short ({ndim} dimensions announced)")
+            dims = struct.unpack(f">{ndim}I", dim_bytes)
+            expected = int(np.prod(dims, dtype=object))
+            # Read in blocks up to what the header declares, so that neither a header declaring
+            # billions of images nor a small compressed file expanding to gigabytes (a gzip
+            # bomb) makes this allocate more than the declared size plus one block.
+            chunks, held = [], 0
+            while held <= expected:
+                block = f.read(min(1 << 24, expected + 1 - held))
+                if not block:
+                    break
+                chunks.append(block)
+                held += len(block)
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read IDX file {path}: {exc}") from exc
-    if len(raw) < 4:
-        raise DataError(f"{path} is not an IDX file: only {len(raw)} bytes")
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08:
+    if held != expected:
         raise DataError(
-            f"{path} is not an unsigned-byte IDX file: magic {raw[:4].hex()} "
-            "(expected 0000 08 <ndim>)"
+            f"{path}: header says {dims} = {expected} bytes, file holds "
+            f"{'more' if held > expected else held}"
         )
-    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    expected = int(np.prod(dims))
-    if body.size != expected:
-        raise DataError(f"{path}: header says {dims} = {expected} bytes, file holds {body.size}")
+    body = np.frombuffer(b"".join(chunks), dtype=np.uint8)
     return body.reshape(dims)
 
 
@@ -206,9 +222,12 @@ def _subset(
     x: np.ndarray, y: np.ndarray, size: int | None, seed: int, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """A stratified, seeded subset of ``size`` samples (all of them when size is None)."""
-    if size is None or size >= len(y):
-        if size is not None and size > len(y):
-            log.warning("%s=%d is more than the %d available images: using all", what, size, len(y))
+    if size is not None and size > len(y):
+        raise ConfigError(
+            f"{what}={size} is more than the {len(y)} images available: {what} must be at most "
+            f"{len(y)} (or null for all)"
+        )
+    if size is None or size == len(y):
         return x, y
     n_classes = len(np.unique(y))
     if size < n_classes:
@@ -239,6 +258,12 @@ def _finish(
     for name, size in (("data.train_size", train_size), ("data.eval_size", eval_size)):
         if size is not None and (not isinstance(size, int) or size <= 0):
             raise ConfigError(f"{name} must be a positive integer or null, got {name}={size!r}")
+    if eval_size is not None and eval_size > min(len(y_val), len(y_test)):
+        raise ConfigError(
+            f"data.eval_size={eval_size} is more than the images available: the validation split "
+            f"has {len(y_val)}, the test split {len(y_test)}; data.eval_size must be at most "
+            f"{min(len(y_val), len(y_test))} (or null for all)"
+        )
     x_train, y_train = _subset(x_train, y_train, train_size, seed, "data.train_size")
     x_val, y_val = _subset(x_val, y_val, eval_size, seed, "data.eval_size")
     x_test, y_test = _subset(x_test, y_test, eval_size, seed, "data.eval_size")
@@ -318,79 +343,15 @@ def load_fashion_mnist(
 
 # ----------------------------------------------------------------------------- Kaggle .npy
 
-# The only globals a pickled dict of numpy arrays needs. Anything else (os.system, eval,
-# arbitrary classes) is refused before it can run.
-_SAFE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("collections", "OrderedDict"),
-}
+#: smallest image side accepted (Fashion-MNIST is 28x28): a file of a million 1x1 "images"
+#: is not a data set
+MIN_IMAGE_SIDE = 8
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file: io.BufferedIOBase, path: Path) -> None:
-        super().__init__(file)
-        self._path = path
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) in _SAFE_GLOBALS:
-            return super().find_class(module, name)
-        raise UnsafeFileError(
-            f"{self._path} is refused: its pickle asks for {module}.{name}, which could run "
-            "code. Only dicts of numpy arrays and plain values are accepted."
-        )
-
-
-def read_npy_dict(path: str | Path) -> dict[str, Any]:
-    """Read the notebook's ``.npy`` (a pickled dict of arrays) without executing code.
-
-    The pickle is read by a restricted unpickler that allows numpy arrays, dtypes, scalars and
-    plain values only; anything else raises :class:`UnsafeFileError` before it runs.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist")
-    with open(path, "rb") as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-            else:
-                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-        except ValueError as exc:
-            raise DataError(f"{path} is not a .npy file: {exc}") from exc
-        if dtype != np.dtype(object):
-            raise DataError(
-                f"{path} holds a plain {dtype} array of shape {shape}; expected a pickled dict "
-                "with 'features' and 'target' (or 'id'), as np.save(path, dict) writes"
-            )
-        try:
-            obj = _RestrictedUnpickler(f, path).load()  # type: ignore[arg-type]
-        except UnsafeFileError:
-            raise
-        except Exception as exc:
-            raise DataError(f"{path}: the pickle inside is unreadable: {exc}") from exc
-    if isinstance(obj, np.ndarray) and obj.dtype == object and obj.shape == ():
-        obj = obj.item()
-    if not isinstance(obj, dict):
-        raise DataError(f"{path} holds a {type(obj).__name__}, expected a dict of arrays")
-    for key, value in obj.items():
-        if not isinstance(key, str):
-            raise DataError(f"{path}: dict keys must be strings, got {key!r}")
-        if isinstance(value, np.ndarray) and value.dtype == object:
-            raise UnsafeFileError(f"{path}: key {key!r} holds an object array; only numbers allowed")
-        if not isinstance(value, np.ndarray | str | int | float | bool | np.generic | type(None)):
-            raise UnsafeFileError(
-                f"{path}: key {key!r} holds a {type(value).__name__}; only arrays and plain "
-                "values are allowed"
-            )
-    return obj
+def _check_image_size(shape: tuple[int, ...], path: Path) -> None:
+    if min(shape[1:3]) < MIN_IMAGE_SIDE:
+        raise DataError(f"{path}: images must be at least {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} "
+                        f"pixels, got {shape[1]}x{shape[2]} (shape {shape})")
 
 
 def _features(obj: dict[str, Any], path: Path) -> np.ndarray:
@@ -403,9 +364,14 @@ def _features(obj: dict[str, Any], path: Path) -> np.ndarray:
         raise DataError(
             f"{path}: 'features' must have shape (N, H, W) or (N, H, W, 1), got {x.shape}"
         )
-    if not np.issubdtype(x.dtype, np.number):
-        raise DataError(f"{path}: 'features' must be numeric, got dtype {x.dtype}")
-    x = x.astype(np.float32)
+    _check_image_size(x.shape, path)
+    if not np.issubdtype(x.dtype, np.number) or x.dtype.kind == "c":
+        raise DataError(f"{path}: 'features' must be real numbers, got dtype {x.dtype}")
+    try:
+        x = x.astype(np.float32)
+    except MemoryError as exc:
+        raise DataError(f"{path}: not enough memory for {x.shape[0]:,} images of "
+                        f"{x.shape[1]}x{x.shape[2]} as float32") from exc
     if not np.isfinite(x).all():
         bad = int((~np.isfinite(x)).sum())
         raise DataError(f"{path}: 'features' holds {bad} NaN or infinite values")
@@ -531,6 +497,7 @@ def load_prediction_file(
         raw = read_idx(path)
         if raw.ndim != 3:
             raise DataError(f"{path}: an IDX image file must be 3-D (N, H, W), got {raw.shape}")
+        _check_image_size(raw.shape, path)
         x, ids = raw.astype(np.float32) / 255.0, np.arange(len(raw))
     if image_shape is not None and tuple(x.shape[1:3]) != tuple(image_shape)[:2]:
         raise DataError(
@@ -566,5 +533,15 @@ def save_labels(path: str | Path, class_values: list[Any], class_names: list[str
 
 
 def load_labels(path: str | Path) -> tuple[list[Any], list[str]]:
-    data = json.loads(Path(path).read_text())
-    return list(data["class_values"]), list(data["class_names"])
+    """The mapping :func:`save_labels` wrote; a damaged file is a :class:`DataError`."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read the label mapping {path}: {exc}") from exc
+    values, names = (data.get(k) if isinstance(data, dict) else None
+                     for k in ("class_values", "class_names"))
+    if not isinstance(values, list) or not isinstance(names, list) or len(values) != len(names):
+        raise DataError(f"{path} is not a label mapping: expected lists 'class_values' and "
+                        "'class_names' of the same length")
+    return values, [str(n) for n in names]

@@ -9,6 +9,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "FmnistError",
+    "TrainingDiverged",
     "UnsafeFileError",
     "WeightsUnavailableError",
     "run_cli",
@@ -29,6 +30,14 @@ class UnsafeFileError(DataError):
 
 class ConfigError(FmnistError, ValueError):
     """A configuration value breaks a rule (the message names the key, value and rule)."""
+
+
+class TrainingDiverged(FmnistError, RuntimeError):
+    """The loss became NaN or infinite; ``epoch`` (1-based) is where it was seen."""
+
+    def __init__(self, message: str, epoch: int | None = None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
 
 
 class WeightsUnavailableError(FmnistError, RuntimeError):

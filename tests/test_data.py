@@ -195,3 +195,34 @@ def test_prediction_file_checks_image_size(tmp_path: Path) -> None:
     assert x.shape == (4, 32, 32, 1) and list(ids) == [0, 1, 2, 3]
     with pytest.raises(DataError, match="images are 32x32, the model expects 28x28"):
         load_prediction_file(path, image_shape=(28, 28))
+
+
+def test_sizes_larger_than_the_data_are_errors(data_dir: Path, kaggle_files) -> None:
+    with pytest.raises(ConfigError, match=r"data.train_size=100000 is more than the 54000 images "
+                                          r"available: data.train_size must be at most 54000"):
+        load_fashion_mnist(data_dir, download=False, train_size=100000)
+    with pytest.raises(ConfigError, match=r"data.eval_size=8000 .* validation split has 6000, the "
+                                          r"test split 10000; data.eval_size must be at most 6000"):
+        load_fashion_mnist(data_dir, download=False, eval_size=8000)
+    train, _ = kaggle_files
+    with pytest.raises(ConfigError, match=r"data\.train_size must be at most 1200"):
+        load_kaggle(train, train_size=1201)
+    with pytest.raises(ConfigError, match=r"data\.eval_size must be at most 150"):
+        load_kaggle(train, eval_size=151)
+    s = load_kaggle(train, train_size=1200, eval_size=150)
+    assert (len(s.y_train), len(s.y_val), len(s.y_test)) == (1200, 150, 150)
+
+
+def test_idx_header_declaring_more_than_the_file_is_refused(tmp_path: Path) -> None:
+    import struct
+
+    path = tmp_path / "bomb-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">HBB3I", 0, 8, 3, 4_000_000_000, 28, 28) + b"\0" * 784)
+    with pytest.raises(DataError, match=r"header says \(4000000000, 28, 28\) = 3136000000000 "
+                                        r"bytes, file holds 784"):
+        read_idx(path)
+    tiny = tmp_path / "tiny-idx3-ubyte"
+    tiny.write_bytes(struct.pack(">HBB3I", 0, 8, 3, 5, 2, 2) + b"\0" * 20)
+    with pytest.raises(DataError, match="at least 8x8"):
+        load_prediction_file(tiny)

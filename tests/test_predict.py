@@ -12,6 +12,8 @@ import pytest
 from fmnist.app import run
 from fmnist.data import write_kaggle_file
 from fmnist.predict import main as predict_main
+from fmnist.predict import write_submission
+from tests.hostile_npy import HOSTILE
 
 
 @pytest.fixture
@@ -70,3 +72,25 @@ def test_predict_bad_inputs(kaggle_run: Path, tmp_path: Path, capsys) -> None:
     assert "predicts 5 classes but" in capsys.readouterr().err
     assert predict_main([str(tmp_path / "missing-run"), str(ok)]) == 2
     assert "model.keras is missing" in capsys.readouterr().err
+    hostile = HOSTILE["forged_object_pointer_reconstruct"][0](tmp_path / "hostile.npy")
+    (kaggle_run / "labels.json").write_text(json.dumps(labels))
+    assert predict_main([str(kaggle_run), str(hostile), "-o", str(tmp_path / "h.csv")]) == 2
+    assert "is refused: dtype 'V8'" in capsys.readouterr().err
+    (kaggle_run / "labels.json").write_text('{"class_values": [1, 2')
+    assert predict_main([str(kaggle_run), str(ok), "-o", str(tmp_path / "c.csv")]) == 2
+    assert "cannot read the label mapping" in capsys.readouterr().err
+    assert not (tmp_path / "h.csv").exists() and not (tmp_path / "c.csv").exists()
+
+
+def test_a_failed_write_leaves_no_partial_submission(tmp_path: Path) -> None:
+    out = tmp_path / "submission.csv"
+    probs = np.eye(3)[[0, 1, 2, 1]]
+    write_submission(out, np.arange(4), probs, [10, 20, 30])
+    before = out.read_text()
+    with pytest.raises(ValueError, match="zip"):  # ids and probabilities disagree mid-way
+        write_submission(out, np.arange(3), np.eye(3)[[2, 2, 2, 2]], [10, 20, 30])
+    assert out.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    fresh = tmp_path / "fresh.csv"
+    with pytest.raises(ValueError):
+        write_submission(fresh, np.arange(2), probs, [10, 20, 30])
+    assert not fresh.exists() and sorted(p.name for p in tmp_path.iterdir()) == [out.name]

@@ -80,7 +80,10 @@ def load_study_of(runs: Sequence[Run]) -> tuple[Any, str]:
             import optuna
 
             try:
-                return optuna.load_study(study_name=trial["study_name"], storage=trial["storage"]), ""
+                from fmnist.storage import storage_url
+
+                return optuna.load_study(study_name=trial["study_name"],
+                                         storage=storage_url(trial["storage"])), ""
             except Exception as exc:  # storage gone or unreachable: the report says so
                 return None, f"study {trial['study_name']!r} in {trial['storage']} is unreadable: {exc}"
     return None, ""

@@ -1,10 +1,18 @@
 """A Hydra callback for jobs that the sweeper runs in their own process: it writes the job's
-outcome (values, pruned, or the error) to ``optuna_result.json`` in the job directory."""
+outcome (values, pruned, or the error) to ``optuna_result.json`` in the job directory, and
+stops the job when the sweep that started it dies (``kill -9``): nobody would record its
+result, and the next sweep fails (or, with ``retry_failed``, reruns) its trial once its
+heartbeat is stale."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +20,32 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-__all__ = ["RESULT_FILE", "JobResultWriter", "outcome_from_job_return"]
+__all__ = ["PARENT_ENV", "RESULT_FILE", "JobResultWriter", "outcome_from_job_return",
+           "stop_with_parent"]
 
 RESULT_FILE = "optuna_result.json"
+#: the sweep's process id, in the environment of the jobs it starts
+PARENT_ENV = "OPTUNA_SWEEPER_PARENT"
+log = logging.getLogger(__name__)
+
+
+def stop_with_parent(parent: int, interval: float = 1.0, grace: float = 30.0) -> threading.Thread:
+    """Watch (in a daemon thread) that this process's parent is still ``parent``; when it is
+    not (the sweep died and the job was re-parented), interrupt this process as Ctrl-C would,
+    and end it ``grace`` seconds later if it still runs."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        log.error("The sweep (process %d) is gone: stopping this job, whose result nobody "
+                  "would record", parent)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(grace)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="sweep-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def outcome_from_job_return(ret: JobReturn) -> dict[str, Any]:
@@ -36,6 +67,11 @@ def outcome_from_job_return(ret: JobReturn) -> dict[str, Any]:
 
 
 class JobResultWriter(Callback):
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        parent = os.environ.get(PARENT_ENV, "")
+        if parent.isdigit():
+            stop_with_parent(int(parent))
+
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         out = Path(config.hydra.runtime.output_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -38,11 +38,14 @@ from hydra_plugins.fmnist_optuna_sweeper import journal
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 
 __all__ = [
+    "STORAGE_ENV",
     "StudyLock",
+    "has_password",
     "heartbeat",
     "is_transient",
     "make_storage",
     "mask_url",
+    "normalise_url",
     "open_study",
     "quiet",
     "resolve",
@@ -50,6 +53,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: the environment variable that carries the storage URL, password included, to jobs: never a
+#: command line or an override (those reach ``ps``, logs and the run directories' YAML files);
+#: jobs receive the masked URL in ``optuna.storage`` and take the real one from here
+STORAGE_ENV = "OPTUNA_SWEEPER_STORAGE"
 #: database messages worth a retry (a busy or unreachable server, a concurrent create)
 _TRANSIENT = re.compile(r"locked|busy|timeout|timed out|could not connect|connection|already exists|"
                         r"terminat|deadlock|too many clients|starting up", re.IGNORECASE)
@@ -85,8 +92,26 @@ def resolve(storage: str | None, study_name: str | None, sweep_dir: Path) -> tup
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password hidden, for logs."""
+    """The URL with its password hidden (``postgresql://optuna:***@host/db``), for anything
+    printed or saved."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def has_password(url: str) -> bool:
+    return mask_url(url) != url
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` (or ``postgres://``) names SQLAlchemy's default PostgreSQL driver,
+    psycopg 3; where only psycopg2 is installed, the URL is made to name psycopg2."""
+    match = re.match(r"^(postgresql|postgres)://", url)
+    if match is None:
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+        return "postgresql+psycopg2://" + url[match.end():]
+    return url
 
 
 def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None,

@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from hydra_plugins.fmnist_optuna_sweeper.search_space import (
     parse_search_space,
     suggest,
 )
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from optuna.trial import TrialState
 
 __all__ = ["OptunaSweeper", "SweepError", "build"]
@@ -185,6 +186,11 @@ class OptunaSweeper(Sweeper):
                 log.warning(warning)
             launching.prepare(self.launcher)
         url, study_name = storage.resolve(o.storage, o.study_name, sweep_dir)
+        url = storage.normalise_url(url)
+        # the real URL reaches jobs through the environment only; every copy of the config that
+        # is saved or handed on shows it masked
+        os.environ[storage.STORAGE_ENV] = url
+        _mask_storage(self.config, url)
         store, study = storage.open_study(
             url, study_name, directions, sampler, pruner, o.heartbeat_interval, o.grace_period,
             int(o.retry_failed))
@@ -211,13 +217,19 @@ class OptunaSweeper(Sweeper):
                  "a time (watch it with: optuna-dashboard %s)", study_name, storage.mask_url(url),
                  self._count(), n_trials, type(study.sampler).__name__,
                  ", ".join(p.name for p in space.params) or "nothing", o.n_jobs, storage.mask_url(url))
-        if n_jobs == 1:
-            self._worker(launches[0])
-        else:
-            with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="trial") as pool:
-                for future in [pool.submit(self._worker, launch) for launch in launches]:
-                    future.result()
+        self.interrupted = threading.Event()
+        try:
+            if n_jobs == 1:
+                self._worker(launches[0])
+            else:
+                self._parallel(launches)
+        except KeyboardInterrupt:
+            self.interrupted.set()
         records.write_results(sweep_dir / records.RESULTS_FILE, study, storage.mask_url(url))
+        if self.interrupted.is_set():
+            log.error("Interrupted (Ctrl-C): no new trial was started, the running ones are "
+                      "FAIL; run the same command again to finish the study's %d trials", n_trials)
+            raise SystemExit(130)
         reason = self.stop_reason or self.failures.all_failed()
         if reason:
             raise SweepError(reason)
@@ -234,13 +246,34 @@ class OptunaSweeper(Sweeper):
             log.info("GPUs of the %d workers: %s", n_jobs, "; ".join(",".join(s) for s in slots))
         return slots
 
+    def _parallel(self, launches: list[workers.Launch]) -> None:
+        """One worker per launch; on Ctrl-C no worker claims another trial, the running jobs
+        are interrupted and their trials told FAIL before this returns (jobs handed to a
+        launcher run to their end)."""
+        with ThreadPoolExecutor(max_workers=len(launches), thread_name_prefix="trial") as pool:
+            futures = [pool.submit(self._worker, launch) for launch in launches]
+            try:
+                for future in futures:
+                    future.result()
+            except KeyboardInterrupt:
+                self.interrupted.set()
+                log.warning("Ctrl-C: stopping the running jobs (a second Ctrl-C may leave "
+                            "their trials RUNNING until a later sweep finds them stale)")
+                local = [launch for launch in launches if isinstance(launch, workers.Subprocess)]
+                for launch in local:
+                    launch.interrupt()
+                for launch in local:
+                    launch.stop()
+                for future in futures:
+                    future.result()
+
     def _count(self) -> int:
         return sum(1 for t in self.study.get_trials(deepcopy=False) if t.state != TrialState.WAITING)
 
     def _claim(self) -> optuna.Trial | None:
         """The next trial with its parameters (an enqueued one first), or None when done."""
         with self.lock():
-            if self.stop_reason or self._count() >= self.n_trials:
+            if self.stop_reason or self.interrupted.is_set() or self._count() >= self.n_trials:
                 return None
             with storage.quiet():
                 trial = self.study.ask(self.space.distributions)
@@ -257,7 +290,7 @@ class OptunaSweeper(Sweeper):
         overrides += [f"{self.space.key(k)}={workers.format_value(v)}" for k, v in trial.params.items()]
         if self.trial_overrides:
             overrides += [
-                f"++optuna.storage={workers.format_value(self.url)}",
+                f"++optuna.storage={workers.format_value(storage.mask_url(self.url))}",
                 f"++optuna.study_name={workers.format_value(self.study.study_name)}",
                 f"++optuna.trial_id={trial._trial_id}",
                 f"++optuna.trial_number={trial.number}",
@@ -270,11 +303,17 @@ class OptunaSweeper(Sweeper):
             log.info("Trial %d: %s", trial.number, " ".join(
                 f"{k}={workers.format_value(v)}" for k, v in trial.params.items()))
             with storage.heartbeat(self.store, trial._trial_id, self.options.heartbeat_interval):
+                interrupt: KeyboardInterrupt | None = None
                 try:
                     outcome, run_dir = launch(trial, overrides)
+                except KeyboardInterrupt as exc:  # Ctrl-C during an in-process job
+                    self.interrupted.set()
+                    interrupt, outcome, run_dir = exc, workers.Outcome(TrialState.FAIL), None
                 except Exception as exc:  # the launcher itself broke: record, go on
                     outcome, run_dir = workers.Outcome(
                         TrialState.FAIL, error=f"{type(exc).__name__}: {exc}"), None
+                if self.interrupted.is_set() and outcome.state != TrialState.COMPLETE:
+                    outcome = workers.Outcome(TrialState.FAIL, error=workers.INTERRUPTED)
             with self.lock.thread_lock:
                 outcome = records.tell(self.study, trial, outcome, run_dir)
                 reason = self.failures.add(outcome)
@@ -282,6 +321,8 @@ class OptunaSweeper(Sweeper):
                     self.stop_reason = reason
                     log.error(reason)
                 self._report(trial.number, outcome)
+            if interrupt is not None:
+                raise interrupt
 
     def _report(self, number: int, outcome: workers.Outcome) -> None:
         trials = self.study.get_trials(deepcopy=False)
@@ -298,6 +339,22 @@ class OptunaSweeper(Sweeper):
         message = f": {outcome.error.splitlines()[-1][:200]}" if outcome.error else ""
         log.info("Trial %d %s value %s | %s | %d/%d trials done%s", number, outcome.state.name,
                  value, best, done, self.n_trials, message)
+
+
+def _mask_storage(config: DictConfig, url: str) -> None:
+    """Mask the storage's password in the sweep's config (saved as ``multirun.yaml``) and in
+    the hydra overrides every job's config is built from (saved in its ``.hydra/``): the
+    command line's ``hydra.sweeper.storage=...`` and, when the URL came from a config file,
+    one more override that replaces it there."""
+    if not storage.has_password(url):
+        return
+    masked = storage.mask_url(url)
+    with read_write(config), open_dict(config):
+        config.hydra.sweeper.storage = masked
+        overrides = [storage.mask_url(str(o)) for o in config.hydra.overrides.hydra]
+        if not any(o.lstrip("+").startswith("hydra.sweeper.storage=") for o in overrides):
+            overrides.append(f"hydra.sweeper.storage={workers.format_value(masked)}")
+        config.hydra.overrides.hydra = overrides
 
 
 def _pruner_spec(node: Any) -> dict[str, Any] | None:

@@ -11,26 +11,37 @@ run_dir)``; a sweep worker calls it without caring where the job runs:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra_plugins.fmnist_optuna_sweeper.callbacks import RESULT_FILE, outcome_from_job_return
+from hydra_plugins.fmnist_optuna_sweeper.callbacks import (
+    PARENT_ENV,
+    RESULT_FILE,
+    outcome_from_job_return,
+)
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+from hydra_plugins.fmnist_optuna_sweeper.storage import STORAGE_ENV, mask_url
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-__all__ = ["WORKER_ENV", "InProcess", "Launch", "Outcome", "Subprocess", "format_value",
+__all__ = ["INTERRUPTED", "WORKER_ENV", "InProcess", "Launch", "Outcome", "Subprocess", "format_value",
            "worker_command"]
 
 #: set in the environment of jobs that a sweep runs in their own process
 WORKER_ENV = "OPTUNA_SWEEPER_WORKER"
+#: the error of a trial whose job was stopped by Ctrl-C (SIGINT) of the sweep
+INTERRUPTED = "interrupted: the sweep received Ctrl-C (SIGINT) while this trial ran"
 _PLAIN = re.compile(r"^[A-Za-z0-9_.+\-/]+$")
 
 
@@ -136,6 +147,31 @@ class Subprocess:
         self.cwd = str(config.hydra.runtime.cwd)
         self.logs = sweep_dir / ".workers"
         self.logs.mkdir(parents=True, exist_ok=True)
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._guard = threading.Lock()
+        self.stopping = False
+
+    def interrupt(self) -> None:
+        """Start no more jobs and interrupt the running ones (SIGINT, as Ctrl-C in a terminal
+        does: the job records its failure)."""
+        with self._guard:
+            self.stopping = True
+            running = list(self._running)
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGINT)
+
+    def stop(self, grace: float = 30.0) -> None:
+        """:meth:`interrupt`, then SIGKILL the jobs still running after ``grace`` seconds."""
+        self.interrupt()
+        with self._guard:
+            running = list(self._running)
+        deadline = time.monotonic() + grace
+        for proc in running:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
     def __call__(self, trial: Any, overrides: list[str]) -> tuple[Outcome, Path | None]:
         run_dir = self.sweep_dir / str(trial.number)
@@ -145,12 +181,29 @@ class Subprocess:
             "+hydra.callbacks.optuna_result._target_="
             "hydra_plugins.fmnist_optuna_sweeper.callbacks.JobResultWriter",
         ]
-        env = {**os.environ, WORKER_ENV: "1"}
+        url = os.environ.get(STORAGE_ENV, "")
+        masked = mask_url(url)
+        if masked != url:  # a password in a config file: the job's saved config shows it masked
+            command.insert(-1, f"++hydra.sweeper.storage={format_value(masked)}")
+        # the storage URL travels in the environment, not in argv; the job watches its parent
+        env = {**os.environ, WORKER_ENV: "1", PARENT_ENV: str(os.getpid())}
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpus)
         log_path = self.logs / f"{trial.number}.log"
         with open(log_path, "w") as out:
-            proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=self.cwd)
+            with self._guard:
+                if self.stopping:
+                    return Outcome(TrialState.FAIL, error=INTERRUPTED), None
+                # its own process group: a Ctrl-C in the terminal reaches the sweep only, which
+                # then stops its jobs itself (and records them), wherever the signal came from
+                proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                        cwd=self.cwd, start_new_session=True)
+                self._running.add(proc)
+            try:
+                proc.wait()
+            finally:
+                with self._guard:
+                    self._running.discard(proc)
         result = run_dir / RESULT_FILE
         if result.exists():
             return Outcome.from_dict(json.loads(result.read_text())), run_dir

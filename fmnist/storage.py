@@ -1,0 +1,37 @@
+"""The Optuna storage URL a sweep's job reports to.
+
+A sweep gives its jobs the storage URL with the password masked (``optuna.storage``, saved in
+the run's config) and the real URL in the ``OPTUNA_SWEEPER_STORAGE`` environment variable,
+which no file, log or command line holds. :func:`storage_url` picks the real one for the
+masked one; a masked URL with no such variable (the summariser reading an old run) drops the
+``:***`` so that the PostgreSQL client finds the password in ``PGPASSWORD`` or ``~/.pgpass``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+__all__ = ["STORAGE_ENV", "mask_url", "storage_url"]
+
+STORAGE_ENV = "OPTUNA_SWEEPER_STORAGE"
+_PASSWORD = re.compile(r"(://[^:/@]+):[^@]*@")
+
+
+def mask_url(url: str) -> str:
+    """``postgresql://optuna:secret@host/db`` -> ``postgresql://optuna:***@host/db``."""
+    return _PASSWORD.sub(r"\1:***@", url)
+
+
+def storage_url(configured: str) -> str:
+    """The URL to connect to for ``configured`` (a URL from the run's config).
+
+    >>> storage_url("sqlite:///outputs/optuna.db")
+    'sqlite:///outputs/optuna.db'
+    """
+    real = os.environ.get(STORAGE_ENV)
+    if real and mask_url(real) == configured:
+        return real
+    if ":***@" in configured:
+        return configured.replace(":***@", "@", 1)
+    return configured
