@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-# Quiet TensorFlow's C++ start-up chatter and pin Keras to the TensorFlow backend (tf.data runs
-# the augmentation); both can still be overridden from the environment.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Quiet TensorFlow's C++ logging (its real failures still raise Python errors) and pin Keras to
+# the TensorFlow backend (tf.data runs the augmentation); both can be overridden from the
+# environment. fmnist.quiet also hides the block TensorFlow prints while it loads.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 import traceback
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ from fmnist.metrics import SPLITS, classification_metrics, confusion_matrix, fla
 from fmnist.predict import write_submission
 from fmnist.pruning import OptunaPruning
 from fmnist.train import BestWeights, EpochLogger, fit, make_dataset, predict_probabilities
+from fmnist.validate import validate
 
 __all__ = ["available_metrics", "objective_names", "run"]
 
@@ -70,6 +72,8 @@ def _verbosity(setting: Any) -> int:
     sweep's job running in its own process)."""
     if setting != "auto":
         return int(setting)
+    if not sys.stdout.isatty():  # piped or in a file: no progress bar (one line per epoch)
+        return 2
     if os.environ.get("OPTUNA_SWEEPER_WORKER"):  # a sweep's job in its own process
         return 2
     try:
@@ -141,9 +145,9 @@ def run(cfg: DictConfig) -> float | tuple[float, ...]:
     Whatever happens, ``metrics.json`` in the run directory records the status
     (``completed``, ``pruned`` or ``failed`` with the error).
     """
+    objectives = validate(cfg)  # before any data loads
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    objectives = objective_names(cfg.optimized_metric)
     started = time.perf_counter()
     try:
         return _run(cfg, out, objectives, started)

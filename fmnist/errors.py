@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from hydra.errors import CompactHydraException
+
 __all__ = [
     "ConfigError",
     "DataError",
@@ -15,8 +17,9 @@ __all__ = [
 ]
 
 
-class FmnistError(Exception):
-    """Base class of every error raised on purpose by fmnist."""
+class FmnistError(CompactHydraException):
+    """Base class of every error raised on purpose by fmnist. A Hydra app prints its message
+    alone (exit code 1, no traceback; ``HYDRA_FULL_ERROR=1`` shows one)."""
 
 
 class DataError(FmnistError, ValueError):
