@@ -18,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 import optuna
+import pandas as pd
 import tensorflow as tf
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -31,6 +32,7 @@ from fmnist.errors import ConfigError
 from fmnist.metrics import SPLITS, classification_metrics, confusion_matrix, flatten
 from fmnist.predict import write_submission
 from fmnist.pruning import OptunaPruning
+from fmnist.tracking import record_trial
 from fmnist.train import BestWeights, EpochLogger, fit, make_dataset, predict_probabilities
 from fmnist.validate import validate
 
@@ -150,8 +152,9 @@ def run(cfg: DictConfig) -> float | tuple[float, ...]:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
-        return _run(cfg, out, objectives, started)
+        result = _run(cfg, out, objectives, started)
     except optuna.TrialPruned:
+        record_trial(cfg, out, objectives)
         raise
     except BaseException as exc:
         _write_json(out / "metrics.json", {
@@ -161,7 +164,10 @@ def run(cfg: DictConfig) -> float | tuple[float, ...]:
             "wall_seconds": time.perf_counter() - started,
             **_trial_info(cfg),
         })
+        record_trial(cfg, out, objectives)
         raise
+    record_trial(cfg, out, objectives)
+    return result
 
 
 def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> float | tuple[float, ...]:
@@ -214,6 +220,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     fit(model, train_ds, val_ds, epochs=int(cfg.trainer.epochs), callbacks=callbacks,
         verbose=_verbosity(cfg.trainer.verbose))
     train_seconds = time.perf_counter() - fit_started
+    if epoch_logger.rows:
+        plots.save(plots.curves_figure(pd.DataFrame(epoch_logger.rows)), out / "curves.png")
 
     metrics, cm = _evaluate(model, splits, batch_size=max(batch_size, 256))
     pruned_at = pruning.pruned_at if pruning is not None else None
