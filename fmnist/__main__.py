@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from fmnist.errors import FmnistError
+from fmnist.errors import our_error
 from fmnist.quiet import silence_libraries
 
 
@@ -36,22 +36,12 @@ def _app(cfg: DictConfig) -> float | tuple[float, ...]:
     except Exception as exc:
         # a single run ends with the message alone; in a multirun the sweeper records the
         # failure (Hydra prints FmnistErrors compactly), and HYDRA_FULL_ERROR=1 keeps the traceback
-        ours = _our_error(exc)
+        ours = our_error(exc)
         if (ours is None or os.environ.get("HYDRA_FULL_ERROR") == "1"
                 or HydraConfig.get().mode == RunMode.MULTIRUN):
             raise
         print(f"error: {ours}", file=sys.stderr)
         sys.exit(1)
-
-
-def _our_error(exc: BaseException) -> FmnistError | None:
-    """The FmnistError ``exc`` is or wraps (Hydra wraps errors raised in ``instantiate``)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, FmnistError):
-            return seen
-        seen = seen.__cause__
-    return None
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ __all__ = [
     "FmnistError",
     "UnsafeFileError",
     "WeightsUnavailableError",
+    "our_error",
     "run_cli",
 ]
 
@@ -36,6 +37,17 @@ class ConfigError(FmnistError, ValueError):
 
 class WeightsUnavailableError(FmnistError, RuntimeError):
     """Pretrained weights were asked for but cannot be obtained (e.g. offline)."""
+
+
+def our_error(exc: BaseException) -> FmnistError | None:
+    """The :class:`FmnistError` that ``exc`` is or wraps (Hydra wraps errors raised inside
+    ``instantiate``), else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, FmnistError):
+            return seen
+        seen = seen.__cause__
+    return None
 
 
 def run_cli(action: Callable[[], object]) -> int:
