@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import textwrap
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from fmnist.plots import confusion_matrix_figure
 from fmnist.summary.collect import Run
 from fmnist.summary.tables import short_value
 
-__all__ = ["DPI", "MAX_HEIGHT_PX", "MAX_WIDTH_PX", "run_colours", "write_run_figures",
+__all__ = ["DPI", "MAX_HEIGHT_PX", "MAX_WIDTH_PX", "run_colours", "run_figures", "write_run_figures",
            "write_study_figures"]
 
 DPI = 100
@@ -196,33 +196,38 @@ def _best_confusion(best: Run) -> Any | None:
                                    title=f"Best run {best.label}: test confusion matrix (row-normalised)")
 
 
-def write_run_figures(runs: Sequence[Run], ranked: Sequence[str], out: Path, top_n: int = 8,
-                      keys: Sequence[str] = (), objective: str = "val_accuracy",
-                      values: dict[str, float] | None = None) -> dict[str, Path]:
-    """Write the comparison plots into ``out`` (runs in ``ranked`` order, best first; the
-    parameter tables show ``keys`` and ``objective``); returns {title: path}."""
+def run_figures(runs: Sequence[Run], ranked: Sequence[str], top_n: int = 8,
+                keys: Sequence[str] = (), objective: str = "val_accuracy",
+                values: dict[str, float] | None = None) -> Iterator[tuple[str, str, Any]]:
+    """(title, file name, figure) of each comparison plot (runs in ``ranked`` order, best
+    first; the parameter tables show ``keys`` and ``objective``)."""
     by_name = {r.name: r for r in runs}
     ordered = [by_name[n] for n in ranked]
     style = _Style(ordered, top_n)
     values = values or {}
-    written: dict[str, Path] = {}
     if _curves(ordered, "val_accuracy"):
-        written["Accuracy and loss per run"] = _save(_comparison_grid(ordered, style),
-                                                     out / "comparison_grid.png")
-        written["Validation accuracy and loss of all runs"] = _save(
-            _curves_figure(ordered, style, keys, ["val_accuracy", "val_loss"],
-                           "Validation accuracy and loss per epoch", objective, values),
-            out / "val_curves.png")
+        yield ("Accuracy and loss per run", "comparison_grid.png",
+               _comparison_grid(ordered, style))
+        yield ("Validation accuracy and loss of all runs", "val_curves.png",
+               _curves_figure(ordered, style, keys, ["val_accuracy", "val_loss"],
+                              "Validation accuracy and loss per epoch", objective, values))
     if _curves(ordered, "learning_rate"):
-        written["Learning rate"] = _save(
-            _curves_figure(ordered, style, keys, ["learning_rate"], "Learning rate per epoch",
-                           objective, values), out / "learning_rate.png")
+        yield ("Learning rate", "learning_rate.png",
+               _curves_figure(ordered, style, keys, ["learning_rate"], "Learning rate per epoch",
+                              objective, values))
     completed = [r for r in ordered if r.status == "completed"]
     if completed:
         fig = _best_confusion(completed[0])
         if fig is not None:
-            written["Best run's confusion matrix"] = _save(fig, out / "confusion_matrix_best.png")
-    return written
+            yield "Best run's confusion matrix", "confusion_matrix_best.png", fig
+
+
+def write_run_figures(runs: Sequence[Run], ranked: Sequence[str], out: Path, top_n: int = 8,
+                      keys: Sequence[str] = (), objective: str = "val_accuracy",
+                      values: dict[str, float] | None = None) -> dict[str, Path]:
+    """Write :func:`run_figures` into ``out``; returns {title: path}."""
+    return {title: _save(fig, out / name)
+            for title, name, fig in run_figures(runs, ranked, top_n, keys, objective, values)}
 
 
 def write_study_figures(study: Any, out: Path, top_n: int = 8) -> dict[str, Path]:
