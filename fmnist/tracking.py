@@ -17,6 +17,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from fmnist.metrics import flatten
+
 __all__ = ["ARTIFACTS", "artifact_dir", "note_text", "record_trial"]
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,9 @@ def note_text(metrics: dict[str, Any], out: Path, objectives: list[str]) -> str:
         lines += [f"`{str(metrics.get('error', ''))[:300]}`", ""]
     if status == "pruned":
         lines += [f"Pruned at epoch {metrics.get('epochs')}.", ""]
-    rows = [(name, (metrics.get("objectives") or {}).get(name)) for name in objectives]
+    flat = flatten({k: v for k, v in metrics.items() if k != "objectives"})
+    rows = [(name, (metrics.get("objectives") or {}).get(name, flat.get(name)))
+            for name in objectives]
     for split in ("val", "test"):
         for name in ("accuracy", "f1_macro", "loss"):
             value = (metrics.get(split) or {}).get(name)
