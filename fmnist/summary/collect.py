@@ -90,7 +90,8 @@ def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
             p.parent.parent if p.name == "config.yaml" else p.parent
             for p in sorted(path.rglob("*"))
             if (p.name == "config.yaml" and p.parent.name == ".hydra") or
-               (p.name == "metrics.json" and not (p.parent / ".hydra").is_dir())
+               (p.name == "metrics.json" and not (p.parent / ".hydra").is_dir()
+                and not (p.parent.parent / "model.keras").is_file())  # not RUN_DIR/evaluation
         )
     unique = sorted(set(found), key=lambda p: (str(p.parent), _natural(p.name)))
     if not unique:
@@ -192,6 +193,8 @@ def _unique_names(runs: list[Run], several_roots: bool) -> None:
         labels = [f"T{t}" for t in trial]
     elif len(set(last)) == len(last):
         labels = last
+    elif all(len(r.name) <= 8 for r in runs):  # e.g. sw/3 and mr/3 in a combined summary
+        labels = [r.name for r in runs]
     else:
         labels = [f"#{i}" for i in range(len(runs))]
     for run, label in zip(runs, labels, strict=True):

@@ -40,8 +40,10 @@ _MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
 
 def run_colours(ranked: Sequence[str], top_n: int) -> dict[str, str]:
     """A colour for each of the first ``top_n`` run names; the rest are faded grey."""
-    cmap = plt.get_cmap("tab10" if top_n <= 10 else "tab20")
-    return {name: (matplotlib.colors.to_hex(cmap(i % cmap.N)) if i < top_n else _FADED)
+    # tab10 / tab20 without their greys (grey means "faded")
+    palette = ([plt.get_cmap("tab10")(i) for i in range(10) if i != 7] if top_n <= 9 else
+               [plt.get_cmap("tab20")(i) for i in range(20) if i not in (14, 15)])
+    return {name: (matplotlib.colors.to_hex(palette[i % len(palette)]) if i < top_n else _FADED)
             for i, name in enumerate(ranked)}
 
 
@@ -78,7 +80,7 @@ class _Style:
         if i >= len(self.top):
             return {"color": _FADED, "linewidth": 0.9, "alpha": 0.6, "zorder": 1}
         return {"color": self.colours[run.name], "marker": _MARKERS[i % len(_MARKERS)],
-                "markersize": 4 + 0.8 * i, "linewidth": 1.3 + 0.6 * i,
+                "markersize": 4 + 0.5 * i, "linewidth": 1.3 + 0.35 * i,
                 "linestyle": "-" if run.status == "completed" else ":",
                 "label": run.label, "zorder": 10 + len(self.top) - i, "alpha": 0.9}
 

@@ -93,14 +93,17 @@ def _html_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "<p><em>(none)</em></p>"
     frame = frame.map(lambda v: _short(v) if isinstance(v, str) else v)
-    return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
-                         classes="table", border=0, escape=True)
+    table = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
+                          classes="table", border=0, escape=True)
+    return f'<div class="scroll">{table}</div>'
 
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1140px;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}
-th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}
+th,td{padding:4px 7px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
+td:last-child{white-space:normal;text-align:left;min-width:9em}
+.scroll{overflow-x:auto}
 th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
 tr.failed td{color:#b00} code{background:#f4f4f4;padding:2px 4px}
 figure{margin:1.5em 0} img{max-width:100%;height:auto;display:block}

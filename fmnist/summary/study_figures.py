@@ -53,7 +53,7 @@ def _intermediate(study: Any, trials: list[Any], top_n: int) -> Any:
     maximize = study.direction.name == "MAXIMIZE"
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     top = sorted(complete, key=lambda t: -t.value if maximize else t.value)[:top_n]
-    cmap = plt.get_cmap("tab10")
+    palette = [plt.get_cmap("tab10")(i) for i in range(10) if i != 7]
     last = 1
     for t in trials:
         if not t.intermediate_values or t in top:
@@ -69,8 +69,8 @@ def _intermediate(study: Any, trials: list[Any], top_n: int) -> Any:
         if not steps:
             continue
         last = max(last, steps[-1])
-        ax.plot(steps, [t.intermediate_values[s] for s in steps], color=cmap(rank % 10),
-                marker="o", markersize=4 + 0.8 * rank, linewidth=1.3 + 0.6 * rank,
+        ax.plot(steps, [t.intermediate_values[s] for s in steps], color=palette[rank % len(palette)],
+                marker="o", markersize=4 + 0.5 * rank, linewidth=1.3 + 0.35 * rank,
                 label=f"T{t.number}", zorder=10 + len(top) - rank)
     ax.set_xlim(0.5, last + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))

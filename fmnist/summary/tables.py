@@ -130,22 +130,21 @@ def runs_table(runs: Sequence[Run], objective: str | None = None) -> pd.DataFram
 
 
 def compact(table: pd.DataFrame, runs: Sequence[Run]) -> pd.DataFrame:
-    """The columns a page shows: run, best, swept values (4 significant digits), status,
-    epochs, the objectives, validation / test accuracy, test F1, seconds, note."""
+    """The columns a page shows: run (★ on the best), swept values (4 significant digits), status,
+    epochs, the objectives, validation / test accuracy, test F1, note."""
     objectives = objectives_of(runs)
     keys = [k for k in swept_keys(runs) if k in table]
-    wanted = ["label", "best", *keys, "status", "epochs", *objectives,
-              *(c for c in _COMPACT_METRICS if c not in objectives), "seconds", "note"]
+    wanted = ["label", *keys, "status", "epochs", *objectives,
+              *(c for c in _COMPACT_METRICS if c not in objectives), "note"]
     out = table[[c for c in wanted if c in table]].copy()
+    out["label"] = [f"{label} {best}".strip() for label, best in zip(out["label"], table["best"],
+                                                                   strict=True)]
     out = out.rename(columns={"label": "run", **{k: k.split(".")[-1] for k in keys
                                                  if sum(x.split(".")[-1] == k.split(".")[-1]
                                                         for x in keys) == 1}})
     for column in out.columns:
         if column in keys or column in {k.split(".")[-1] for k in keys}:
             out[column] = out[column].map(short_value)
-    if "seconds" in out:
-        out["seconds"] = pd.to_numeric(out["seconds"], errors="coerce").map(
-            lambda v: "" if pd.isna(v) else f"{v:.1f}")
     out["note"] = out["note"].fillna("").map(lambda n: n if len(n) <= 80 else n[:77] + "...")
     return out
 
