@@ -147,11 +147,12 @@ def run(cfg: DictConfig) -> float | tuple[float, ...]:
     Whatever happens, ``metrics.json`` in the run directory records the status
     (``completed``, ``pruned`` or ``failed`` with the error).
     """
-    objectives = validate(cfg)  # before any data loads
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    objectives: list[str] = []
     try:
+        objectives = validate(cfg)  # before any data loads
         result = _run(cfg, out, objectives, started)
     except optuna.TrialPruned:
         record_trial(cfg, out, objectives)
