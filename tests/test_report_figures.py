@@ -193,3 +193,42 @@ def test_report_screenshot_in_headless_chromium(continuous_sweep: Path, tmp_path
     png = screenshot(report, tmp_path / "report.png", width=1200)
     w, h = Image.open(png).size
     assert w == 1200 and h > 3000  # the whole page, every figure below the tables
+
+
+@pytest.mark.slow
+def test_real_sweep_and_multirun_reports_screenshots(data_dir, tmp_path: Path) -> None:
+    """The two reports of the issue, made for real and screenshotted (the PNGs are left in
+    ``FMNIST_SHOTS`` when set, to be looked at): a 12-trial continuous Optuna sweep and the
+    user's 4-job multirun, on tiny data."""
+    import os
+
+    from tests.conftest import run_module
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from report_screenshots import screenshot
+
+    shots = Path(os.environ.get("FMNIST_SHOTS", tmp_path / "shots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    tiny = ["data.train_size=300", "data.eval_size=200", "trainer.epochs=2", "trainer.batch_size=32"]
+    sweep = run_module(
+        "fmnist", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=12",
+        f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna.db'}", "hydra.sweeper.study_name=cont",
+        "optim.learning_rate=tag(log, interval(1e-4, 1e-1))", "model.dropout_conv2=interval(0.0, 0.5)",
+        "model=deeper", "+hydra.sweeper.pruner._target_=optuna.pruners.MedianPruner",
+        "+hydra.sweeper.pruner.n_startup_trials=2", *tiny, f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        cwd=tmp_path)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    multirun = run_module("fmnist", "-m", "model=brief,deeper", "optim=adam,adamax", *tiny,
+                          f"hydra.sweep.dir={tmp_path / 'multirun'}", cwd=tmp_path)
+    assert multirun.returncode == 0, multirun.stderr[-3000:]
+    for name in ("sweep", "multirun"):
+        summary = tmp_path / name / "summary"
+        for png in summary.glob("*.png"):
+            w, h = Image.open(png).size
+            assert w <= MAX_WIDTH_PX and h <= MAX_HEIGHT_PX, (png, w, h)
+        shot = screenshot(summary / "report.html", shots / f"report_{name}.png", width=1200)
+        assert Image.open(shot).size[0] == 1200
+    runs = pd.read_csv(tmp_path / "multirun" / "summary" / "runs.csv")
+    assert set(runs["model"]) == {"brief", "deeper"} and set(runs["optim"]) == {"adam", "adamax"}
+    study = optuna.load_study(study_name="cont", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert study.metric_names == ["val_accuracy"]
