@@ -74,13 +74,15 @@ class _Style:
         self.top = list(ranked[:top_n])
         self.colours = run_colours([r.name for r in ranked], top_n)
         self.rank = {r.name: i for i, r in enumerate(ranked)}
+        # line width grows by `step` per rank: at most 2.8 points wider for the last top run
+        self.step = min(1.0, 2.8 / max(len(self.top) - 1, 1))
 
     def kwargs(self, run: Run) -> dict[str, Any]:
         i = self.rank[run.name]
         if i >= len(self.top):
             return {"color": _FADED, "linewidth": 0.9, "alpha": 0.6, "zorder": 1}
         return {"color": self.colours[run.name], "marker": _MARKERS[i % len(_MARKERS)],
-                "markersize": 4 + 0.5 * i, "linewidth": 1.3 + 0.35 * i,
+                "markersize": 4 + 1.4 * self.step * i, "linewidth": 1.3 + self.step * i,
                 "linestyle": "-" if run.status == "completed" else ":",
                 "label": run.label, "zorder": 10 + len(self.top) - i, "alpha": 0.9}
 
