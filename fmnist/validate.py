@@ -49,8 +49,8 @@ RULES: list[Rule] = [
     ("schedule.T", "number", _positive, "a number > 0"),
     ("schedule.T_mul", "number", lambda v: v >= 1, "a number >= 1"),
     ("schedule.min_lr_fraction", "number?", lambda v: 0 <= v < 1, "null or a number in [0, 1)"),
-    ("model.dropout_conv2", "number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    ("model.dropout_conv3", "number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("model.dropout_conv2", "number", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("model.dropout_conv3", "number", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("model.dense_units", "int", _positive, "an integer >= 1"),
 ]
 

@@ -35,7 +35,7 @@ def test_good_values_pass(key: str, value) -> None:
     ("optim.learning_rate", float("nan"), "optim.learning_rate must be a number > 0"),
     ("trainer.verbose", 3, "trainer.verbose must be auto, 0, 1 or 2"),
     ("trainer.restore_best_weights", "yes", "must be true or false"),
-    ("model.dropout_conv2", 1.0, "model.dropout_conv2 must be a number in [0, 1)"),
+    ("model.dropout_conv2", 1.0, "model.dropout_conv2 must be in [0, 1), got model.dropout_conv2=1.0"),
     ("seed", "42a", "seed must be an integer"),
 ])
 def test_bad_values_name_key_value_and_rule(key: str, value, message: str) -> None:
