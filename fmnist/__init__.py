@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
-# Quiet TensorFlow's C++ start-up chatter and pin Keras to the TensorFlow backend (tf.data runs
-# the augmentation); both can still be overridden from the environment.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Quiet TensorFlow's C++ logging (its real failures still raise Python errors) and pin Keras to
+# the TensorFlow backend (tf.data runs the augmentation); both can be overridden from the
+# environment. fmnist.quiet also hides the block TensorFlow prints while it loads.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # Grow GPU memory as needed instead of taking all of it, so trials can share a GPU.
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")

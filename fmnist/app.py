@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 import traceback
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from typing import Any
 import keras
 import numpy as np
 import optuna
+import pandas as pd
 import tensorflow as tf
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -33,7 +35,9 @@ from fmnist.metrics import SPLITS, classification_metrics, confusion_matrix, fla
 from fmnist.predict import write_submission
 from fmnist.pruning import OptunaPruning
 from fmnist.storage import storage_url
+from fmnist.tracking import record_trial
 from fmnist.train import BestWeights, EpochLogger, fit, make_dataset, predict_probabilities
+from fmnist.validate import validate
 
 __all__ = ["available_metrics", "objective_names", "run"]
 
@@ -73,6 +77,8 @@ def _verbosity(setting: Any) -> int:
     sweep's job running in its own process)."""
     if setting != "auto":
         return int(setting)
+    if not sys.stdout.isatty():  # piped or in a file: no progress bar (one line per epoch)
+        return 2
     if os.environ.get("OPTUNA_SWEEPER_WORKER"):  # a sweep's job in its own process
         return 2
     try:
@@ -146,11 +152,13 @@ def run(cfg: DictConfig) -> float | tuple[float, ...]:
     """
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    objectives = objective_names(cfg.optimized_metric)
     started = time.perf_counter()
+    objectives: list[str] = []
     try:
-        return _run(cfg, out, objectives, started)
+        objectives = validate(cfg)  # before any data loads
+        result = _run(cfg, out, objectives, started)
     except optuna.TrialPruned:
+        record_trial(cfg, out, objectives)
         raise
     except BaseException as exc:
         _write_json(out / "metrics.json", {
@@ -161,7 +169,10 @@ def run(cfg: DictConfig) -> float | tuple[float, ...]:
             "wall_seconds": time.perf_counter() - started,
             **_trial_info(cfg),
         })
+        record_trial(cfg, out, objectives)
         raise
+    record_trial(cfg, out, objectives)
+    return result
 
 
 def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> float | tuple[float, ...]:
@@ -217,6 +228,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     fit(model, train_ds, val_ds, epochs=int(cfg.trainer.epochs), callbacks=callbacks,
         verbose=_verbosity(cfg.trainer.verbose))
     train_seconds = time.perf_counter() - fit_started
+    if epoch_logger.rows:
+        plots.save(plots.curves_figure(pd.DataFrame(epoch_logger.rows)), out / "curves.png")
 
     metrics, cm = _evaluate(model, splits, batch_size=max(batch_size, 256))
     pruned_at = pruning.pruned_at if pruning is not None else None

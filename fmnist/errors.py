@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from hydra.errors import CompactHydraException
+
 __all__ = [
     "ConfigError",
     "DataError",
@@ -12,12 +14,14 @@ __all__ = [
     "TrainingDiverged",
     "UnsafeFileError",
     "WeightsUnavailableError",
+    "our_error",
     "run_cli",
 ]
 
 
-class FmnistError(Exception):
-    """Base class of every error raised on purpose by fmnist."""
+class FmnistError(CompactHydraException):
+    """Base class of every error raised on purpose by fmnist. A Hydra app prints its message
+    alone (exit code 1, no traceback; ``HYDRA_FULL_ERROR=1`` shows one)."""
 
 
 class DataError(FmnistError, ValueError):
@@ -42,6 +46,17 @@ class TrainingDiverged(FmnistError, RuntimeError):
 
 class WeightsUnavailableError(FmnistError, RuntimeError):
     """Pretrained weights were asked for but cannot be obtained (e.g. offline)."""
+
+
+def our_error(exc: BaseException) -> FmnistError | None:
+    """The :class:`FmnistError` that ``exc`` is or wraps (Hydra wraps errors raised inside
+    ``instantiate``), else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, FmnistError):
+            return seen
+        seen = seen.__cause__
+    return None
 
 
 def run_cli(action: Callable[[], object]) -> int:

@@ -1,4 +1,4 @@
-"""Figures written by a run: the confusion matrix and a grid of augmented samples."""
+"""Figures written by a run: training curves, the confusion matrix and a grid of augmented samples."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["augmentation_grid", "confusion_matrix_figure", "save"]
+__all__ = ["augmentation_grid", "confusion_matrix_figure", "curves_figure", "save"]
 
 
 def save(fig: Any, path: str | Path) -> Path:
@@ -70,6 +70,33 @@ def augmentation_grid(
         axes[r, c].set_title(f"{name}\noriginal", fontsize=7)
         axes[r + 1, c].imshow(augmented[i, ..., 0], cmap="gray_r", vmin=0, vmax=1)
         axes[r + 1, c].set_title("augmented", fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(history: Any, title: str = "Training curves") -> Any:
+    """Accuracy, loss and learning rate per epoch of one run (train solid, validation dashed),
+    from its ``history.csv`` rows (a DataFrame); integer epoch ticks."""
+    from matplotlib.ticker import MaxNLocator
+
+    columns = [("accuracy", "accuracy"), ("loss", "loss"), ("learning_rate", "learning rate")]
+    shown = [(c, label) for c, label in columns if c in history]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.4), squeeze=False)
+    epochs = history["epoch"] if "epoch" in history else np.arange(1, len(history) + 1)
+    for ax, (column, label) in zip(axes[0], shown, strict=True):
+        ax.plot(epochs, history[column], marker="o", markersize=3, label="train"
+                if column != "learning_rate" else None)
+        if f"val_{column}" in history:
+            ax.plot(epochs, history[f"val_{column}"], marker="s", markersize=3, linestyle="--",
+                    label="validation")
+            ax.legend(fontsize=8)
+        if column == "learning_rate":
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -132,7 +132,7 @@ def test_optuna_sweep_report_includes_the_study_plots(tmp_path: Path) -> None:
                                      "study_importances.csv"} <= names
     best = pd.read_csv(summary / "study_best.csv")
     runs = pd.read_csv(summary / "runs.csv", dtype={"run": str})
-    assert best.loc[0, "value_0"] == pytest.approx(runs.loc[0, "val_accuracy"])
+    assert best.loc[0, "val_accuracy"] == pytest.approx(runs.loc[0, "val_accuracy"])
     html = (summary / "report.html").read_text()
     for png in STUDY_PLOTS:
         assert base64.b64encode((summary / png).read_bytes()).decode() in html

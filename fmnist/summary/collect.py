@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from fmnist.errors import FmnistError
 
-__all__ = ["Run", "SummaryError", "collect_runs", "find_run_dirs"]
+__all__ = ["HISTORY_COLUMNS", "Run", "SummaryError", "collect_runs", "find_run_dirs", "read_run"]
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,35 @@ class Run:
     metrics: dict[str, Any] = field(default_factory=dict)
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
     note: str = ""
+    #: the config group options the run was composed with (``.hydra/hydra.yaml``), e.g.
+    #: {"model": "deeper"} also when an experiment chose it
+    choices: dict[str, str] = field(default_factory=dict)
+    #: a short label for plots: the trial or job number
+    label: str = ""
 
     def metric(self, split: str, name: str) -> float:
         value = (self.metrics.get(split) or {}).get(name)
         return float(value) if isinstance(value, int | float) else float("nan")
+
+    def value(self, key: str) -> str:
+        """The run's real value of an override key: the group option it was composed with
+        (``model`` -> ``deeper``), else the composed config's value (``optim.learning_rate``),
+        else its override; ``-`` when it has none."""
+        if key in self.choices:
+            return str(self.choices[key])
+        node: Any = self.config
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                node = None
+                break
+            node = node[part]
+        if node is not None and not isinstance(node, dict | list):
+            return str(node)
+        return self.overrides.get(key, "-")
+
+
+#: columns every history.csv holds (a run whose file lacks one is listed as damaged)
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 
 
 def _is_run_dir(path: Path) -> bool:
@@ -65,7 +90,8 @@ def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
             p.parent.parent if p.name == "config.yaml" else p.parent
             for p in sorted(path.rglob("*"))
             if (p.name == "config.yaml" and p.parent.name == ".hydra") or
-               (p.name == "metrics.json" and not (p.parent / ".hydra").is_dir())
+               (p.name == "metrics.json" and not (p.parent / ".hydra").is_dir()
+                and not (p.parent.parent / "model.keras").is_file())  # not RUN_DIR/evaluation
         )
     unique = sorted(set(found), key=lambda p: (str(p.parent), _natural(p.name)))
     if not unique:
@@ -97,32 +123,82 @@ def _overrides(lines: Iterable[str] | None) -> dict[str, str]:
     return out
 
 
+def _append(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more
+
+
 def read_run(path: Path, root: Path | None = None) -> Run:
     """Read one run directory; never raises for a broken or unfinished run (its status and
-    note say what is missing)."""
+    note say what is missing or damaged)."""
     inside = root is not None and path != root and root in path.parents
     name = str(path.relative_to(root)) if inside and root is not None else path.name
     run = Run(path=path, name=name, status="incomplete")
-    run.overrides = _overrides(_read_yaml(path / ".hydra" / "overrides.yaml"))
-    run.config = _read_yaml(path / ".hydra" / "config.yaml") or {}
+    overrides = _read_yaml(path / ".hydra" / "overrides.yaml")
+    run.overrides = _overrides(overrides if isinstance(overrides, list) else None)
+    config = _read_yaml(path / ".hydra" / "config.yaml")
+    run.config = config if isinstance(config, dict) else {}
+    hydra_cfg = _read_yaml(path / ".hydra" / "hydra.yaml")
+    choices = (((hydra_cfg or {}).get("hydra") or {}).get("runtime") or {}).get("choices") \
+        if isinstance(hydra_cfg, dict) else None
+    run.choices = {k: str(v) for k, v in (choices or {}).items()
+                   if v is not None and not k.startswith("hydra/")}
     metrics_path = path / "metrics.json"
     if metrics_path.is_file():
         try:
-            run.metrics = json.loads(metrics_path.read_text())
-            run.status = str(run.metrics.get("status", "incomplete"))
+            metrics = json.loads(metrics_path.read_text())
+            if not isinstance(metrics, dict):
+                raise ValueError(f"expected an object, found {type(metrics).__name__}")
+            run.metrics = metrics
+            run.status = str(metrics.get("status", "incomplete"))
             if run.status == "failed":
-                run.note = str(run.metrics.get("error", ""))[:300]
-        except json.JSONDecodeError as exc:
+                run.note = str(metrics.get("error", "failed"))[:300]
+            elif run.status == "pruned":
+                run.note = f"pruned at epoch {metrics.get('epochs', '?')}"
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+            run.status = "damaged"
             run.note = f"metrics.json is unreadable: {exc}"
     else:
         run.note = "no metrics.json: the run is still going, or was killed"
     history_path = path / "history.csv"
     if history_path.is_file():
         try:
-            run.history = pd.read_csv(history_path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            run.note = (run.note + f"; history.csv is unreadable: {exc}").strip("; ")
+            history = pd.read_csv(history_path)
+            missing = [c for c in HISTORY_COLUMNS if c not in history]
+            if missing:
+                run.note = _append(run.note, f"history.csv lacks {', '.join(missing)}")
+                if run.status == "completed":
+                    run.status = "damaged"
+            history = history.apply(pd.to_numeric, errors="coerce")
+            run.history = history if "epoch" in history else pd.DataFrame()
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            run.note = _append(run.note, f"history.csv is unreadable: {exc}")
     return run
+
+
+def _unique_names(runs: list[Run], several_roots: bool) -> None:
+    """Run ids unique across the summary, and short plot labels (the trial or job number)."""
+    if several_roots:
+        for run in runs:
+            root = run.path.parents[len(Path(run.name).parts) - 1] if run.name != run.path.name \
+                else run.path.parent
+            run.name = f"{root.name}/{run.name}"
+    seen: dict[str, int] = {}
+    for run in runs:
+        seen[run.name] = seen.get(run.name, 0) + 1
+        if seen[run.name] > 1:
+            run.name = f"{run.name}~{seen[run.name]}"
+    trial = [r.metrics.get("trial_number") for r in runs]
+    last = [Path(r.name).name for r in runs]
+    if all(isinstance(t, int) for t in trial) and len(set(trial)) == len(trial):
+        labels = [f"T{t}" for t in trial]
+    elif len(set(last)) == len(last):
+        labels = last
+    elif all(len(r.name) <= 8 for r in runs):  # e.g. sw/3 and mr/3 in a combined summary
+        labels = [r.name for r in runs]
+    else:
+        labels = [f"#{i}" for i in range(len(runs))]
+    for run, label in zip(runs, labels, strict=True):
+        run.label = label if len(label) <= 8 else label[-8:]
 
 
 def collect_runs(paths: Sequence[str | Path], progress: bool = True) -> list[Run]:
@@ -134,4 +210,7 @@ def collect_runs(paths: Sequence[str | Path], progress: bool = True) -> list[Run
         return next((r for r in roots if r == d or r in d.parents), None)
 
     iterator = tqdm(dirs, desc="Collating runs", unit="run", disable=not progress or len(dirs) < 20)
-    return [read_run(d, root_of(d)) for d in iterator]
+    runs = [read_run(d, root_of(d)) for d in iterator]
+    used_roots = {root_of(d) for d in dirs}
+    _unique_names(runs, several_roots=len(used_roots) > 1)
+    return runs

@@ -1,9 +1,19 @@
-"""Comparison plots of runs (and of an Optuna study). Each run keeps one colour in every plot;
-with many runs the top N are drawn in colour and the rest faded grey."""
+"""Comparison plots of runs (and of an Optuna study), readable for 2 to 200 runs.
+
+Every figure has a fixed size (at most ``MAX_WIDTH_PX`` x ``MAX_HEIGHT_PX``), short run labels
+(the trial or job number), a legend of at most ``top_n`` entries with a table of those runs'
+parameters below the plot (4 significant digits), and integer epoch axes. Each of the top
+runs keeps one colour and marker in every plot; the rest are faded grey without legend
+entries. Lines of equal values stay apart: the better a run, the thinner its line (and
+marker), drawn on top of the wider lines of the runs below it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+import textwrap
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,153 +21,227 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from fmnist.plots import confusion_matrix_figure, save
+from fmnist.plots import confusion_matrix_figure
 from fmnist.summary.collect import Run
+from fmnist.summary.tables import short_value
 
-__all__ = ["run_colours", "write_run_figures", "write_study_figures"]
+__all__ = ["DPI", "MAX_HEIGHT_PX", "MAX_WIDTH_PX", "run_colours", "run_figures", "write_run_figures",
+           "write_study_figures"]
 
+DPI = 100
+WIDTH = 11.0  # inches: 1100 px, the report's column width
+MAX_WIDTH_PX, MAX_HEIGHT_PX = 1100, 900
 _FADED = "#c8c8c8"
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p"]
 
 
 def run_colours(ranked: Sequence[str], top_n: int) -> dict[str, str]:
     """A colour for each of the first ``top_n`` run names; the rest are faded grey."""
-    cmap = plt.get_cmap("tab10" if top_n <= 10 else "tab20")
-    return {name: (matplotlib.colors.to_hex(cmap(i % cmap.N)) if i < top_n else _FADED)
+    # tab10 / tab20 without their greys (grey means "faded")
+    palette = ([plt.get_cmap("tab10")(i) for i in range(10) if i != 7] if top_n <= 9 else
+               [plt.get_cmap("tab20")(i) for i in range(20) if i not in (14, 15)])
+    return {name: (matplotlib.colors.to_hex(palette[i % len(palette)]) if i < top_n else _FADED)
             for i, name in enumerate(ranked)}
 
 
-def _curves(runs: Sequence[Run]) -> list[Run]:
-    return [r for r in runs if not r.history.empty and "epoch" in r.history]
+def _save(fig: Any, path: Path) -> Path:
+    """Save at a fixed size (no tight bounding box that could grow the image)."""
+    w, h = fig.get_size_inches()
+    fig.set_size_inches(min(w, MAX_WIDTH_PX / DPI), min(h, MAX_HEIGHT_PX / DPI))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
 
 
-def _comparison_grid(runs: Sequence[Run], colours: dict[str, str], labels: dict[str, str],
-                     top_n: int) -> Any:
-    """The notebook's grid: a row per run (top N), accuracy and loss, train vs validation."""
-    shown = _curves(runs)[:top_n]
-    fig, axes = plt.subplots(len(shown), 2, figsize=(10, 2.4 * len(shown) + 0.6), squeeze=False)
-    for row, run in zip(axes, shown, strict=True):
-        h = run.history
-        for ax, metric in zip(row, ("accuracy", "loss"), strict=True):
-            ax.plot(h["epoch"], h[metric], color=colours[run.name], label="train", marker="o",
-                    markersize=3)
-            ax.plot(h["epoch"], h[f"val_{metric}"], color=colours[run.name], linestyle="--",
-                    label="val", marker="s", markersize=3)
-            ax.set_ylabel(metric)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_title(f"{labels[run.name]} ({run.status})", fontsize=9)
-            ax.grid(alpha=0.3)
-        row[0].legend(loc="lower right", fontsize=8)
-    axes[-1, 0].set_xlabel("epoch")
-    axes[-1, 1].set_xlabel("epoch")
-    title = "Accuracy and loss per run (train solid, validation dashed)"
-    if len(_curves(runs)) > top_n:
-        title += f": the best {top_n} of {len(_curves(runs))}"
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+def _epoch_axis(ax: Any, last_epoch: int) -> None:
+    ax.set_xlim(0.5, max(last_epoch, 1) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    ax.set_xlabel("epoch")
 
 
-def _all_runs(runs: Sequence[Run], colours: dict[str, str], labels: dict[str, str],
-              columns: Sequence[str], title: str) -> Any:
-    fig, axes = plt.subplots(1, len(columns), figsize=(6 * len(columns), 4.2), squeeze=False)
-    curves = _curves(runs)
-    # faded runs first, so the highlighted ones are drawn on top
-    for run in sorted(curves, key=lambda r: colours[r.name] != _FADED):
-        for ax, column in zip(axes[0], columns, strict=True):
-            if column not in run.history:
-                continue
-            faded = colours[run.name] == _FADED
-            ax.plot(run.history["epoch"], run.history[column], color=colours[run.name],
-                    alpha=0.5 if faded else 1.0, linewidth=1 if faded else 1.8, marker="o",
-                    markersize=2 if faded else 3.5, label=None if faded else labels[run.name],
-                    linestyle=":" if run.status != "completed" else "-")
-    for ax, column in zip(axes[0], columns, strict=True):
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+def _curves(runs: Sequence[Run], column: str = "epoch") -> list[Run]:
+    return [r for r in runs if not r.history.empty and "epoch" in r.history and column in r.history
+            and r.history[column].notna().any()]
+
+
+class _Style:
+    """Colour, marker and line width of each run: top ``top_n`` in colour, best on top."""
+
+    def __init__(self, ranked: Sequence[Run], top_n: int) -> None:
+        self.top = list(ranked[:top_n])
+        self.colours = run_colours([r.name for r in ranked], top_n)
+        self.rank = {r.name: i for i, r in enumerate(ranked)}
+        # line width grows by `step` per rank: at most 2.8 points wider for the last top run
+        self.step = min(1.0, 2.8 / max(len(self.top) - 1, 1))
+
+    def kwargs(self, run: Run) -> dict[str, Any]:
+        i = self.rank[run.name]
+        if i >= len(self.top):
+            return {"color": _FADED, "linewidth": 0.9, "alpha": 0.6, "zorder": 1}
+        return {"color": self.colours[run.name], "marker": _MARKERS[i % len(_MARKERS)],
+                "markersize": 4 + 1.4 * self.step * i, "linewidth": 1.3 + self.step * i,
+                "linestyle": "-" if run.status == "completed" else ":",
+                "label": run.label, "zorder": 10 + len(self.top) - i, "alpha": 0.9}
+
+    def drawing_order(self, runs: Sequence[Run]) -> list[Run]:
+        """Faded runs first, then the top runs from worst to best (best drawn last)."""
+        return sorted(runs, key=lambda r: -self.rank[r.name])
+
+
+def _param_table(ax: Any, runs: Sequence[Run], keys: Sequence[str], colours: dict[str, str],
+                 objective: str, values: dict[str, float]) -> None:
+    """A table of the top runs' swept values under the plots (the legend's key)."""
+    ax.axis("off")
+    if not runs:
+        return
+    names = [k.split(".")[-1] for k in keys]
+    if len(set(names)) < len(names):
+        names = list(keys)
+    header = ["run", *names, objective, "status"]
+    cells = [[r.label, *(short_value(r.value(k)) for k in keys), short_value(values.get(r.name)),
+              r.status] for r in runs]
+    table = ax.table(cellText=cells, colLabels=[textwrap.shorten(h, 22) for h in header],
+                     loc="upper center", cellLoc="center")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8.5)
+    table.scale(1, 1.15)
+    for row, run in enumerate(runs, start=1):
+        cell = table[row, 0]
+        cell.set_facecolor(colours[run.name])
+        cell.get_text().set_color("white")
+        cell.get_text().set_fontweight("bold")
+    table.auto_set_column_width(list(range(len(header))))
+
+
+def _curves_figure(ranked: Sequence[Run], style: _Style, keys: Sequence[str],
+                   columns: Sequence[str], title: str, objective: str,
+                   values: dict[str, float]) -> Any:
+    curves = _curves(ranked)
+    shown_top = [r for r in style.top if r in curves]
+    table_h = 0.25 * (len(shown_top) + 1) + 0.2
+    fig = plt.figure(figsize=(WIDTH, 3.4 + table_h), layout="constrained")
+    grid = fig.add_gridspec(2, len(columns), height_ratios=[3.4, table_h])
+    axes = [fig.add_subplot(grid[0, i]) for i in range(len(columns))]
+    last = int(max((r.history["epoch"].max() for r in curves), default=1))
+    for run in style.drawing_order(curves):
+        for ax, column in zip(axes, columns, strict=True):
+            if column in run.history:
+                ax.plot(run.history["epoch"], run.history[column], **style.kwargs(run))
+    for ax, column in zip(axes, columns, strict=True):
+        _epoch_axis(ax, last)
         ax.set_ylabel(column)
         ax.grid(alpha=0.3)
         if column == "learning_rate":
             ax.set_yscale("log")
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    faded = len(curves) - len(shown_top)
+    handles, labels = axes[0].get_legend_handles_labels()
+    rank = {r.label: i for i, r in enumerate(style.top)}
+    pairs = sorted(zip(handles, labels, strict=True), key=lambda hl: rank.get(hl[1], 0))
+    handles, labels = [h for h, _ in pairs], [lab for _, lab in pairs]
     if handles:
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8,
-                   title="runs (best first)")
+        axes[-1].legend(handles, labels, fontsize=8, loc="best", ncol=2 if len(labels) > 4 else 1,
+                        title="best first" + (f" (+{faded} grey)" if faded else ""),
+                        title_fontsize=8)
+    _param_table(fig.add_subplot(grid[1, :]), shown_top, keys, style.colours, objective, values)
     fig.suptitle(title)
-    fig.tight_layout()
+    return fig
+
+
+def _comparison_grid(ranked: Sequence[Run], style: _Style) -> Any:
+    """The notebook's grid for the top runs: accuracy (top) and loss (bottom) per run, train
+    solid, validation dashed; four runs per row."""
+    shown = [r for r in style.top if r in _curves(ranked)]
+    cols = min(4, len(shown))
+    blocks = math.ceil(len(shown) / cols)
+    fig, axes = plt.subplots(2 * blocks, cols, figsize=(WIDTH, min(1.9 * 2 * blocks + 0.7, 9)),
+                             squeeze=False, layout="constrained")
+    last = int(max(r.history["epoch"].max() for r in shown))
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, run in enumerate(shown):
+        for j, metric in enumerate(("accuracy", "loss")):
+            ax = axes[2 * (i // cols) + j, i % cols]
+            ax.axis("on")
+            colour = style.colours[run.name]
+            h = run.history
+            if metric in h:
+                ax.plot(h["epoch"], h[metric], color=colour, marker="o", markersize=3, label="train")
+            if f"val_{metric}" in h:
+                ax.plot(h["epoch"], h[f"val_{metric}"], color=colour, linestyle="--", marker="s",
+                        markersize=3, label="val")
+            _epoch_axis(ax, last)
+            ax.set_ylabel(metric, fontsize=8)
+            ax.tick_params(labelsize=8)
+            ax.grid(alpha=0.3)
+            if j == 0:
+                ax.set_title(f"{run.label} ({run.status})", fontsize=10, color=colour)
+    axes[0, 0].legend(fontsize=7, loc="best")
+    total = len(_curves(ranked))
+    title = "Accuracy (top) and loss per run: train solid, validation dashed"
+    if total > len(shown):
+        title += f"; the best {len(shown)} of {total}"
+    fig.suptitle(title)
     return fig
 
 
 def _best_confusion(best: Run) -> Any | None:
     path = best.path / "confusion_matrix.csv"
-    if not path.is_file():
+    try:
+        frame = pd.read_csv(path, index_col=0)
+        cm = frame.to_numpy(dtype=float)
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
         return None
-    frame = pd.read_csv(path, index_col=0)
-    return confusion_matrix_figure(frame.to_numpy(), [str(c) for c in frame.columns],
-                                   normalize=True,
-                                   title=f"Best run {best.name}: test confusion matrix (row-normalised)")
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        return None
+    return confusion_matrix_figure(cm, [str(c) for c in frame.columns], normalize=True,
+                                   title=f"Best run {best.label}: test confusion matrix (row-normalised)")
 
 
-def write_run_figures(runs: Sequence[Run], ranked: Sequence[str], out: Path, top_n: int = 8,
-                      labels: dict[str, str] | None = None) -> dict[str, Path]:
-    """Write the comparison plots into ``out`` (runs in ``ranked`` order, best first; legends
-    from ``labels``); returns {title: path}."""
-    colours = run_colours(ranked, top_n)
-    labels = {name: (labels or {}).get(name, name) for name in ranked}
+def run_figures(runs: Sequence[Run], ranked: Sequence[str], top_n: int = 8,
+                keys: Sequence[str] = (), objective: str = "val_accuracy",
+                values: dict[str, float] | None = None) -> Iterator[tuple[str, str, Any]]:
+    """(title, file name, figure) of each comparison plot (runs in ``ranked`` order, best
+    first; the parameter tables show ``keys`` and ``objective``)."""
     by_name = {r.name: r for r in runs}
     ordered = [by_name[n] for n in ranked]
-    written: dict[str, Path] = {}
-    if _curves(ordered):
-        written["Accuracy and loss per run"] = save(
-            _comparison_grid(ordered, colours, labels, top_n), out / "comparison_grid.png")
-        written["Validation accuracy and loss of all runs"] = save(
-            _all_runs(ordered, colours, labels, ["val_accuracy", "val_loss"],
-                      "Validation accuracy and loss of all runs"), out / "val_curves.png")
-        written["Learning rate"] = save(
-            _all_runs(ordered, colours, labels, ["learning_rate"], "Learning rate per epoch"),
-            out / "learning_rate.png")
+    style = _Style(ordered, top_n)
+    values = values or {}
+    if _curves(ordered, "val_accuracy"):
+        yield ("Accuracy and loss per run", "comparison_grid.png",
+               _comparison_grid(ordered, style))
+        yield ("Validation accuracy and loss of all runs", "val_curves.png",
+               _curves_figure(ordered, style, keys, ["val_accuracy", "val_loss"],
+                              "Validation accuracy and loss per epoch", objective, values))
+    if _curves(ordered, "learning_rate"):
+        yield ("Learning rate", "learning_rate.png",
+               _curves_figure(ordered, style, keys, ["learning_rate"], "Learning rate per epoch",
+                              objective, values))
     completed = [r for r in ordered if r.status == "completed"]
     if completed:
         fig = _best_confusion(completed[0])
         if fig is not None:
-            written["Best run's confusion matrix"] = save(fig, out / "confusion_matrix_best.png")
-    return written
+            yield "Best run's confusion matrix", "confusion_matrix_best.png", fig
 
 
-def write_study_figures(study: Any, out: Path) -> dict[str, Path]:
+def write_run_figures(runs: Sequence[Run], ranked: Sequence[str], out: Path, top_n: int = 8,
+                      keys: Sequence[str] = (), objective: str = "val_accuracy",
+                      values: dict[str, float] | None = None) -> dict[str, Path]:
+    """Write :func:`run_figures` into ``out``; returns {title: path}."""
+    return {title: _save(fig, out / name)
+            for title, name, fig in run_figures(runs, ranked, top_n, keys, objective, values)}
+
+
+def write_study_figures(study: Any, out: Path, top_n: int = 8) -> dict[str, Path]:
     """Optimisation history, intermediate values (pruned trials visible), parameter
-    importances and parallel coordinates of an Optuna study."""
-    import warnings
+    importances and parallel coordinates (or the Pareto front) of an Optuna study."""
+    from fmnist.summary.study_figures import study_figures
 
-    import optuna
-    from optuna.visualization import matplotlib as ovm
-
-    trials = study.get_trials(deepcopy=False)
-    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     written: dict[str, Path] = {}
-    single = len(study.directions) == 1
-    plots: list[tuple[str, str, Callable[..., Any]]] = []
-    if single:
-        plots += [("Optimisation history", "optuna_history.png", ovm.plot_optimization_history)]
-        plots += [("Intermediate values", "optuna_intermediate.png", ovm.plot_intermediate_values)]
-        if len(complete) >= 2 and study.best_trial.params:
-            plots += [("Parameter importances", "optuna_importances.png", ovm.plot_param_importances),
-                      ("Parallel coordinates", "optuna_parallel.png", ovm.plot_parallel_coordinate)]
-    elif complete:
-        plots += [("Pareto front", "optuna_pareto.png", ovm.plot_pareto_front)]
-    for title, name, function in plots:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                result = function(study)
-            except (ValueError, RuntimeError):
-                continue
-        axes = np.ravel(result) if isinstance(result, np.ndarray) else [result]
-        fig = axes[0].get_figure(root=True)
-        fig.set_size_inches(max(fig.get_size_inches()[0], 8), max(fig.get_size_inches()[1], 4.5))
-        written[title] = save(fig, out / name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for title, name, fig in study_figures(study, top_n):
+            written[title] = _save(fig, out / name)
     return written
-

@@ -18,9 +18,12 @@ import yaml
 from fmnist.summary.collect import Run, collect_runs
 from fmnist.summary.figures import write_run_figures, write_study_figures
 from fmnist.summary.tables import (
+    compact,
+    compact_groups,
     group_table,
-    objective_of,
+    objectives_of,
     runs_table,
+    short_value,
     study_tables,
     swept_keys,
 )
@@ -31,13 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def _short(text: str) -> str:
-    """A swept value for display: long floats to 4 significant digits ('0.0274519...' ->
-    '0.02745'); anything else unchanged. The CSV files keep the exact values."""
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return f"{number:.4g}" if "." in text and len(text) > 8 else text
+    return short_value(text)
 
 
 def _cell(value: Any) -> str:
@@ -99,18 +96,21 @@ def _html_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "<p><em>(none)</em></p>"
     frame = frame.map(lambda v: _short(v) if isinstance(v, str) else v)
-    return frame.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="",
-                         classes="table", border=0, escape=True)
+    table = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
+                          classes="table", border=0, escape=True)
+    return f'<div class="scroll">{table}</div>'
 
 
 _STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1400px;padding:0 1em;color:#222}
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1140px;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}
-th,td{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}
+th,td{padding:4px 7px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
+td:last-child{white-space:normal;text-align:left;min-width:9em}
+.scroll{overflow-x:auto}
 th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
 tr.failed td{color:#b00} code{background:#f4f4f4;padding:2px 4px}
-figure{display:inline-block;margin:1em;vertical-align:top} img{max-width:100%}
-figcaption{text-align:center;font-size:13px;color:#555}
+figure{margin:1.5em 0} img{max-width:100%;height:auto;display:block}
+figcaption{font-size:14px;color:#555;margin-top:4px}
 """
 
 
@@ -132,36 +132,42 @@ def _write_html(out: Path, title: str, commands: Sequence[str], sections: list[t
 def summarize(paths: Sequence[str | Path], output: str | Path | None = None, top_n: int = 8,
               progress: bool = True) -> Path:
     """Collate the runs under ``paths`` and write tables, plots and ``report.html`` into
-    ``output`` (default: ``<first path>/summary``). Returns the report's path."""
+    ``output`` (default: ``<first path>/summary``). Returns the report's path.
+
+    The CSV files hold every column; the Markdown files and the report show a compact set."""
     runs = collect_runs(paths, progress=progress)
     out = Path(output) if output is not None else Path(paths[0]) / "summary"
     out.mkdir(parents=True, exist_ok=True)
-    objective = objective_of(runs)
+    objectives = objectives_of(runs)
+    objective = objectives[0]
     table = runs_table(runs, objective)
     groups = group_table(runs)
     study, study_note = load_study_of(runs)
-    tables = {"runs": table, "groups": groups}
+    full = {"runs": table, "groups": groups}
+    shown = {"runs": compact(table, runs), "groups": compact_groups(groups)}
     if study is not None:
-        tables.update(study_tables(study))
-    for name, frame in tables.items():
+        for name, frame in study_tables(study, objectives).items():
+            full[name] = shown[name] = frame
+    for name, frame in full.items():
         frame.to_csv(out / f"{name}.csv", index=False)
-        (out / f"{name}.md").write_text(markdown_table(frame))
-    keys = swept_keys(runs)
-    labels = {r.name: " ".join([r.name + ":", *(f"{k}={r.overrides.get(k, '<default>')}" for k in keys)])
-              for r in runs}
-    figures = write_run_figures(runs, list(table["run"]), out, top_n=top_n, labels=labels)
+        (out / f"{name}.md").write_text(markdown_table(shown[name]))
+    values = dict(zip(table["run"], table[objective], strict=True))
+    figures = write_run_figures(runs, list(table["run"]), out, top_n=top_n, keys=swept_keys(runs),
+                                objective=objective, values=values)
     if study is not None:
-        figures.update(write_study_figures(study, out))
+        figures.update(write_study_figures(study, out, top_n=top_n))
 
     counts = table["status"].value_counts().to_dict()
     overview = ", ".join(f"{n} {status}" for status, n in counts.items())
     sections = [("Runs", f"<p>{len(runs)} runs: {html.escape(overview)}. Sorted by "
-                 f"<code>{html.escape(objective)}</code>; ★ marks the best.</p>" + _html_table(table))]
+                 f"<code>{html.escape(objective)}</code>; ★ marks the best. Every column is in "
+                 "<code>runs.csv</code>.</p>" + _html_table(shown["runs"]))]
     if not groups.empty:
-        sections.append(("By swept choice (mean, std over repeats)", _html_table(groups)))
+        sections.append(("By categorical choice (metrics over completed runs: mean ± std)",
+                         _html_table(shown["groups"])))
     if study is not None:
         study_html = "".join(f"<h3>{name.replace('study_', '').title()}</h3>{_html_table(frame)}"
-                             for name, frame in tables.items() if name.startswith("study_"))
+                             for name, frame in full.items() if name.startswith("study_"))
         sections.append((f"Optuna study {study.study_name}", study_html))
     elif study_note:
         sections.append(("Optuna study", f"<p>{html.escape(study_note)}</p>"))

@@ -1,4 +1,5 @@
-"""Tables from runs: one row per run, groups over repeats, and an Optuna study's digest."""
+"""Tables from runs: one row per run, groups over categorical choices, and an Optuna study's
+digest. The CSV files hold every column; :func:`compact` picks the ones a page shows."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pandas as pd
 from fmnist.metrics import flatten
 from fmnist.summary.collect import Run
 
-__all__ = ["group_table", "objective_of", "runs_table", "study_tables", "swept_keys"]
+__all__ = ["categorical_keys", "compact", "compact_groups", "group_table", "objective_of", "objectives_of",
+           "runs_table", "short_value", "study_tables", "swept_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -23,49 +25,99 @@ _METRIC_COLUMNS = [
     for name in ("accuracy", "precision_macro", "recall_macro", "f1_macro")
 ]
 _LOWER_IS_BETTER = ("loss", "seconds", "params")
+#: metric columns of the compact table (besides the objectives)
+_COMPACT_METRICS = ("val_accuracy", "test_accuracy", "test_f1_macro")
+
+
+def short_value(value: Any) -> str:
+    """A value for display: floats to 4 significant digits (``0.0274519...`` -> ``0.02745``);
+    anything else as it is. The CSV files keep the exact values."""
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else str(value)
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    text = str(value)
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return f"{number:.4g}" if ("." in text or "e" in text.lower()) else text
 
 
 def swept_keys(runs: Sequence[Run]) -> list[str]:
-    """Override keys whose value differs between runs (the sweep's hyperparameters)."""
-    keys: dict[str, set[str]] = {}
+    """Override keys whose real value (see :meth:`Run.value`) differs between runs."""
+    keys: list[str] = []
     for run in runs:
-        for key, value in run.overrides.items():
-            keys.setdefault(key, set()).add(value)
-    for run in runs:  # a key missing from some runs varies too
-        for key in keys:
-            if key not in run.overrides:
-                keys[key].add("<default>")
-    return [k for k, values in keys.items() if len(values) > 1]
+        keys.extend(k for k in run.overrides if k not in keys)
+    return [k for k in keys if len({r.value(k) for r in runs}) > 1]
 
 
-def objective_of(runs: Sequence[Run]) -> str:
-    """The optimised metric named in the runs' configs (first one of a list)."""
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def categorical_keys(runs: Sequence[Run], exclude: Sequence[str] = ("seed",)) -> list[str]:
+    """Swept keys whose values are choices: names (``model=deeper``), or numbers taken from a
+    few values that repeat (``trainer.batch_size=32,64``); never a continuous search."""
+    out = []
+    for key in swept_keys(runs):
+        if key in exclude:
+            continue
+        values = [r.value(key) for r in runs]
+        if not all(_is_number(v) for v in values if v != "-"):
+            out.append(key)
+            continue
+        distinct = set(values)
+        if len(distinct) <= 6 and all(values.count(v) >= 2 for v in distinct):
+            out.append(key)
+    return out
+
+
+def objectives_of(runs: Sequence[Run]) -> list[str]:
+    """The optimised metric(s) named in the runs' configs."""
     for run in runs:
         metric = run.config.get("optimized_metric")
         if isinstance(metric, list) and metric:
-            return str(metric[0])
+            return [str(m) for m in metric]
         if isinstance(metric, str):
-            return metric
-    return "val_accuracy"
+            return [metric]
+    return ["val_accuracy"]
+
+
+def objective_of(runs: Sequence[Run]) -> str:
+    """The first optimised metric."""
+    return objectives_of(runs)[0]
 
 
 def runs_table(runs: Sequence[Run], objective: str | None = None) -> pd.DataFrame:
-    """One row per run: swept hyperparameters, status, epochs, metrics, parameters, seconds;
-    sorted by the objective (best first, unfinished runs last) with the best marked."""
-    objective = objective or objective_of(runs)
+    """One row per run: swept hyperparameters (the runs' real values), status, epochs,
+    metrics, parameters, seconds, note; sorted by the objective (best first, unfinished runs
+    last) with the best marked."""
+    objectives = objectives_of(runs)
+    objective = objective or objectives[0]
+    if objective not in objectives:
+        objectives = [objective, *objectives]
     keys = swept_keys(runs)
     rows = []
     for run in runs:
-        row: dict[str, Any] = {"run": run.name}
-        row.update({k: run.overrides.get(k, "<default>") for k in keys})
+        row: dict[str, Any] = {"run": run.name, "label": run.label}
+        row.update({k: run.value(k) for k in keys})
         row.update(status=run.status, epochs=run.metrics.get("epochs", len(run.history)))
+        flat = flatten(run.metrics)
+        for name in objectives:
+            row[name] = flat.get(name, math.nan)
         for split, name in _METRIC_COLUMNS:
-            row[f"{split}_{name}"] = run.metric(split, name)
+            row.setdefault(f"{split}_{name}", run.metric(split, name))
         row.update(params=run.metrics.get("params"), seconds=run.metrics.get("wall_seconds"),
                    note=run.note)
-        row[objective] = flatten(run.metrics).get(objective, math.nan)
         rows.append(row)
     table = pd.DataFrame(rows)
+    for name in objectives:
+        table[name] = pd.to_numeric(table[name], errors="coerce")
     ascending = any(word in objective for word in _LOWER_IS_BETTER)
     completed = table["status"] == "completed"
     table["_rank"] = np.where(completed, 0, 1)
@@ -77,32 +129,75 @@ def runs_table(runs: Sequence[Run], objective: str | None = None) -> pd.DataFram
     return table
 
 
+def compact(table: pd.DataFrame, runs: Sequence[Run]) -> pd.DataFrame:
+    """The columns a page shows: run (★ on the best), swept values (4 significant digits), status,
+    epochs, the objectives, validation / test accuracy, test F1, note."""
+    objectives = objectives_of(runs)
+    keys = [k for k in swept_keys(runs) if k in table]
+    wanted = ["label", *keys, "status", "epochs", *objectives,
+              *(c for c in _COMPACT_METRICS if c not in objectives), "note"]
+    out = table[[c for c in wanted if c in table]].copy()
+    out["label"] = [f"{label} {best}".strip() for label, best in zip(out["label"], table["best"],
+                                                                   strict=True)]
+    out = out.rename(columns={"label": "run", **{k: k.split(".")[-1] for k in keys
+                                                 if sum(x.split(".")[-1] == k.split(".")[-1]
+                                                        for x in keys) == 1}})
+    for column in out.columns:
+        if column in keys or column in {k.split(".")[-1] for k in keys}:
+            out[column] = out[column].map(short_value)
+    out["note"] = out["note"].fillna("").map(lambda n: n if len(n) <= 80 else n[:77] + "...")
+    return out
+
+
+def compact_groups(groups: pd.DataFrame) -> pd.DataFrame:
+    """The groups table for a page: each metric as ``mean ± std`` in one column."""
+    if groups.empty:
+        return groups
+    out = groups[[c for c in groups.columns if not c.endswith(("_mean", "_std"))]].copy()
+    for metric in ("val_accuracy", "test_accuracy", "test_f1_macro"):
+        mean, std = groups[f"{metric}_mean"], groups[f"{metric}_std"]
+        out[metric] = [("" if pd.isna(m) else f"{m:.4f}" + ("" if pd.isna(s) else f" ± {s:.4f}"))
+                       for m, s in zip(mean, std, strict=True)]
+    return out
+
+
 def group_table(runs: Sequence[Run], repeat_key: str = "seed") -> pd.DataFrame:
-    """Completed runs grouped by their swept choices (all swept keys but ``repeat_key``):
-    mean, standard deviation and count of validation and test accuracy and F1."""
-    keys = [k for k in swept_keys(runs) if k != repeat_key]
-    finished = [r for r in runs if r.status == "completed"]
-    if not finished:
+    """Runs grouped by their categorical choices (never by a continuous parameter): how many
+    ran, completed, were pruned or failed, and mean / std of validation and test accuracy and
+    test F1 over the completed ones. Empty when nothing was chosen from a set."""
+    keys = categorical_keys(runs, exclude=(repeat_key,))
+    if not keys or not runs:
         return pd.DataFrame()
     frame = pd.DataFrame([
-        {**{k: r.overrides.get(k, "<default>") for k in keys},
-         "val_accuracy": r.metric("val", "accuracy"), "test_accuracy": r.metric("test", "accuracy"),
-         "test_f1_macro": r.metric("test", "f1_macro"), "seconds": r.metrics.get("wall_seconds")}
-        for r in finished
+        {**{k: r.value(k) for k in keys}, "status": r.status,
+         "val_accuracy": r.metric("val", "accuracy") if r.status == "completed" else math.nan,
+         "test_accuracy": r.metric("test", "accuracy") if r.status == "completed" else math.nan,
+         "test_f1_macro": r.metric("test", "f1_macro") if r.status == "completed" else math.nan}
+        for r in runs
     ])
-    if not keys:
-        frame["all runs"] = "all"
-        keys = ["all runs"]
-    grouped = frame.groupby(keys, dropna=False).agg(["mean", "std", "count"])
-    grouped.columns = [f"{metric}_{stat}" for metric, stat in grouped.columns]
-    count_columns = [c for c in grouped.columns if c.endswith("_count")]
-    grouped["runs"] = grouped[count_columns[0]]
-    grouped = grouped.drop(columns=count_columns)
-    return grouped.sort_values("val_accuracy_mean", ascending=False).reset_index()
+    grouped = frame.groupby(keys, dropna=False)
+    out = grouped.size().rename("runs").to_frame()
+    for status in ("completed", "pruned", "failed"):
+        out[status] = grouped["status"].apply(lambda s, st=status: int((s == st).sum()))
+    other = out["runs"] - out[["completed", "pruned", "failed"]].sum(axis=1)
+    if other.any():
+        out["other"] = other
+    for metric in ("val_accuracy", "test_accuracy", "test_f1_macro"):
+        out[f"{metric}_mean"] = grouped[metric].mean()
+        out[f"{metric}_std"] = grouped[metric].std()
+    return out.sort_values("val_accuracy_mean", ascending=False, na_position="last").reset_index()
 
 
-def study_tables(study: Any) -> dict[str, pd.DataFrame]:
-    """Best trial(s), counts of trial states and parameter importances of an Optuna study."""
+def _metric_names(study: Any) -> list[str]:
+    names = getattr(study, "metric_names", None)
+    if names and len(names) == len(study.directions):
+        return [str(n) for n in names]
+    return [f"value_{i}" for i in range(len(study.directions))]
+
+
+def study_tables(study: Any, objectives: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Best trial(s) (objective columns named after the study's metric names, else
+    ``objectives``), counts of trial states and parameter importances of an Optuna study."""
     import optuna
 
     trials = study.get_trials(deepcopy=False)
@@ -111,9 +206,12 @@ def study_tables(study: Any) -> dict[str, pd.DataFrame]:
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         return tables
+    names = _metric_names(study)
+    if names[0].startswith("value_") and objectives and len(objectives) == len(names):
+        names = list(objectives)
     best = study.best_trials if len(study.directions) > 1 else [study.best_trial]
     tables["study_best"] = pd.DataFrame([
-        {"trial": t.number, **{f"value_{i}": v for i, v in enumerate(t.values)},
+        {"trial": t.number, **dict(zip(names, t.values, strict=True)),
          **t.params, "run_dir": t.user_attrs.get("run_dir", "")}
         for t in best
     ])

@@ -1,0 +1,97 @@
+"""What a swept job leaves in its Optuna trial for the dashboard: the study's metric names, the
+run's files in Optuna's artifact store, and a short Markdown note (optuna-dashboard).
+
+The job finds its trial through ``optuna.storage``, ``optuna.study_name`` and
+``optuna.trial_id`` (as pruning does); the files go to a ``FileSystemArtifactStore`` in
+``optuna.artifact_dir`` (default ``<sweep dir>/optuna_artifacts``), which
+``optuna-dashboard STORAGE --artifact-dir DIR`` serves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from fmnist.metrics import flatten
+
+__all__ = ["ARTIFACTS", "artifact_dir", "note_text", "record_trial"]
+
+log = logging.getLogger(__name__)
+
+#: run files uploaded to the trial, in this order
+ARTIFACTS = ("metrics.json", "history.csv", "curves.png", "confusion_matrix.png")
+
+
+def artifact_dir(cfg: DictConfig, out: Path) -> Path:
+    """``optuna.artifact_dir``, or ``optuna_artifacts`` beside the job directories of the sweep."""
+    configured = (cfg.get("optuna") or {}).get("artifact_dir")
+    return Path(configured) if configured else out.parent / "optuna_artifacts"
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+
+def note_text(metrics: dict[str, Any], out: Path, objectives: list[str]) -> str:
+    """The trial's Markdown note: status, the objectives, key metrics and the run directory."""
+    status = str(metrics.get("status", "unknown"))
+    lines = [f"### {status.capitalize()}", ""]
+    if status == "failed":
+        lines += [f"`{str(metrics.get('error', ''))[:300]}`", ""]
+    if status == "pruned":
+        lines += [f"Pruned at epoch {metrics.get('epochs')}.", ""]
+    flat = flatten({k: v for k, v in metrics.items() if k != "objectives"})
+    rows = [(name, (metrics.get("objectives") or {}).get(name, flat.get(name)))
+            for name in objectives]
+    for split in ("val", "test"):
+        for name in ("accuracy", "f1_macro", "loss"):
+            value = (metrics.get(split) or {}).get(name)
+            if value is not None and f"{split}_{name}" not in objectives:
+                rows.append((f"{split}_{name}", value))
+    rows += [(k, metrics.get(k)) for k in ("epochs", "best_epoch", "wall_seconds")]
+    rows = [(k, v) for k, v in rows if v is not None]
+    if rows:
+        lines += ["| metric | value |", "|---|---|", *(f"| {k} | {_number(v)} |" for k, v in rows), ""]
+    lines.append(f"Run directory: `{out}`")
+    return "\n".join(lines) + "\n"
+
+
+def record_trial(cfg: DictConfig, out: Path, objectives: list[str]) -> None:
+    """Name the study's metrics, upload the run's files and write the trial's note. Does
+    nothing outside a sweep; a storage problem is logged, never raised (the run's own files
+    are already on disk)."""
+    trial_cfg = cfg.get("optuna") or {}
+    if trial_cfg.get("trial_id") is None or not trial_cfg.get("storage"):
+        return
+    try:
+        _record(cfg, out, objectives)
+    except Exception as exc:
+        log.warning("Could not record artifacts and note in trial %s: %s",
+                    trial_cfg.get("trial_number", trial_cfg.get("trial_id")), exc)
+
+
+def _record(cfg: DictConfig, out: Path, objectives: list[str]) -> None:
+    import optuna
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+    from optuna_dashboard import save_note
+
+    study = optuna.load_study(study_name=cfg.optuna.study_name, storage=cfg.optuna.storage)
+    if study.metric_names is None and len(objectives) == len(study.directions):
+        study.set_metric_names(list(objectives))
+    trial = optuna.trial.Trial(study, int(cfg.optuna.trial_id))
+    store_dir = artifact_dir(cfg, out)
+    store_dir.mkdir(parents=True, exist_ok=True)
+    store = FileSystemArtifactStore(str(store_dir))
+    for name in ARTIFACTS:
+        if (out / name).is_file():
+            upload_artifact(artifact_store=store, file_path=str(out / name), study_or_trial=trial)
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        metrics = {"status": "unknown"}
+    save_note(trial, note_text(metrics, out, objectives))

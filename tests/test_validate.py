@@ -1,0 +1,53 @@
+"""Config validation: each rule against good and bad values (types included)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fmnist.errors import ConfigError
+from fmnist.validate import RULES, check_value
+
+_RULES = {key: (kind, check, rule) for key, kind, check, rule in RULES}
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("trainer.epochs", 3), ("trainer.batch_size", 1), ("trainer.early_stopping_patience", None),
+    ("data.train_size", None), ("data.train_size", 300), ("data.val_fraction", 0.1),
+    ("optim.learning_rate", 1e-3), ("optim.learning_rate", 1), ("trainer.verbose", "auto"),
+    ("trainer.verbose", 2), ("schedule.min_lr_fraction", None), ("model.dropout_conv2", 0.0),
+    ("trainer.restore_best_weights", False), ("seed", 0),
+])
+def test_good_values_pass(key: str, value) -> None:
+    check_value(key, value, *_RULES[key])
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("trainer.epochs", "two", "trainer.epochs must be an integer >= 1, got trainer.epochs='two'"),
+    ("trainer.epochs", 0, "trainer.epochs must be an integer >= 1, got trainer.epochs=0"),
+    ("trainer.epochs", 2.5, "got trainer.epochs=2.5"),
+    ("trainer.epochs", True, "got trainer.epochs=True"),
+    ("trainer.batch_size", None, "trainer.batch_size must be an integer >= 1"),
+    ("data.train_size", -5, "data.train_size must be null or an integer >= 1"),
+    ("data.val_fraction", 1.0, "data.val_fraction must be a number in (0, 1)"),
+    ("optim.learning_rate", "fast", "optim.learning_rate must be a number > 0"),
+    ("optim.learning_rate", float("nan"), "optim.learning_rate must be a number > 0"),
+    ("trainer.verbose", 3, "trainer.verbose must be auto, 0, 1 or 2"),
+    ("trainer.restore_best_weights", "yes", "must be true or false"),
+    ("model.dropout_conv2", 1.0, "model.dropout_conv2 must be in [0, 1), got model.dropout_conv2=1.0"),
+    ("seed", "42a", "seed must be an integer"),
+])
+def test_bad_values_name_key_value_and_rule(key: str, value, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_value(key, value, *_RULES[key])
+
+
+def test_the_composed_config_is_validated(compose_cfg) -> None:
+    from fmnist.validate import validate
+
+    assert validate(compose_cfg()) == ["val_accuracy"]
+    with pytest.raises(ConfigError, match=r"trainer\.batch_size must be an integer >= 1"):
+        validate(compose_cfg("trainer.batch_size=many"))
+    with pytest.raises(ConfigError, match="optimized_metric"):
+        validate(compose_cfg("optimized_metric=val_acc"))
