@@ -40,6 +40,7 @@ from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 __all__ = [
     "STORAGE_ENV",
     "StudyLock",
+    "check_study_name",
     "has_password",
     "heartbeat",
     "is_transient",
@@ -89,6 +90,16 @@ def resolve(storage: str | None, study_name: str | None, sweep_dir: Path) -> tup
         url = f"sqlite:///{path}"
     name = study_name or f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     return str(url), str(name)
+
+
+def check_study_name(name: str) -> None:
+    """A study name names directories (``hydra.sweep.dir: outputs/sweeps/${...study_name}``)
+    and travels in overrides: no path separators, no ``.``/``..``, no control characters."""
+    if (not name.strip() or name in (".", "..") or "/" in name or "\\" in name
+            or any(ord(c) < 32 or ord(c) == 127 for c in name)):
+        raise SweepError(
+            f"hydra.sweeper.study_name={name!r} cannot be used: a study name names a directory, "
+            "so it must be non-empty, not '.' or '..', and hold no '/', '\\' or control characters")
 
 
 def mask_url(url: str) -> str:

@@ -118,6 +118,8 @@ class OptunaSweeper(Sweeper):
         if (o.retry_failed or o.accept_changed_settings) and not o.study_name:
             raise SweepError("retry_failed and accept_changed_settings act on an earlier sweep of the "
                              "same study: set hydra.sweeper.study_name (and storage) to resume it")
+        if o.study_name is not None:
+            storage.check_study_name(str(o.study_name))
         direction = o.direction
         directions = list(direction) if isinstance(direction, ListConfig | list) else [direction]
         out = [str(getattr(d, "name", d)).lower() for d in directions]
@@ -185,6 +187,9 @@ class OptunaSweeper(Sweeper):
             if (warning := launching.capacity_warning(self.launcher, n_jobs)) is not None:
                 log.warning(warning)
             launching.prepare(self.launcher)
+        enqueued = [_check_enqueued(dict(OmegaConf.to_container(entry, resolve=True))  # type: ignore[arg-type]
+                                    if isinstance(entry, DictConfig) else dict(entry), space, i)
+                    for i, entry in enumerate(o.enqueue or [])]
         url, study_name = storage.resolve(o.storage, o.study_name, sweep_dir)
         url = storage.normalise_url(url)
         # the real URL reaches jobs through the environment only; every copy of the config that
@@ -201,9 +206,8 @@ class OptunaSweeper(Sweeper):
         with self.lock(), storage.quiet():
             if o.heartbeat_interval:
                 optuna.storages.fail_stale_trials(study)
-            for entry in o.enqueue or []:
-                study.enqueue_trial(OmegaConf.to_container(entry, resolve=True)  # type: ignore[arg-type]
-                                    if isinstance(entry, DictConfig) else dict(entry), skip_if_exists=True)
+            for entry in enqueued:
+                study.enqueue_trial(entry, skip_if_exists=True)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         self.study, self.store, self.url, self.space = study, store, url, space
@@ -339,6 +343,26 @@ class OptunaSweeper(Sweeper):
         message = f": {outcome.error.splitlines()[-1][:200]}" if outcome.error else ""
         log.info("Trial %d %s value %s | %s | %d/%d trials done%s", number, outcome.state.name,
                  value, best, done, self.n_trials, message)
+
+
+def _check_enqueued(entry: dict[str, Any], space: SearchSpace, index: int) -> dict[str, Any]:
+    """An ``enqueue`` entry whose values lie in their parameters' distributions (checked before
+    any trial, so a search range narrowed on the command line is an error naming the value,
+    not a trial left RUNNING)."""
+    params = {p.name: p for p in space.params}
+    for name, value in entry.items():
+        param = params.get(name)
+        if param is None:
+            continue  # a custom_search_space name, or a key the study does not search
+        dist = param.distribution
+        try:
+            inside = dist._contains(dist.to_internal_repr(value))
+        except (ValueError, TypeError):
+            inside = False
+        if not inside:
+            raise SweepError(f"hydra.sweeper.enqueue[{index}]: {name}={value!r} is outside the "
+                             f"search space of {name}: {dist}")
+    return entry
 
 
 def _mask_storage(config: DictConfig, url: str) -> None:
