@@ -223,7 +223,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     pruning = None
     if cfg.get("optuna") and cfg.optuna.get("trial_id") is not None:
         pruning = OptunaPruning(cfg.optuna.storage, cfg.optuna.study_name, cfg.optuna.trial_id,
-                                monitor=_pruning_monitor(cfg.optuna.get("monitor"), objectives))
+                                monitor=_pruning_monitor(cfg.optuna.get("monitor"), objectives),
+                                epochs=int(cfg.trainer.epochs))
         callbacks.append(pruning)
     batch_size = int(cfg.trainer.batch_size)
     bn_batches = cfg.trainer.get("bn_recalibration_batches")
