@@ -65,9 +65,12 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        seconds = {"pruned": _sweep(work, "pruned", args),
-                   "unpruned": _sweep(work, "unpruned", args, "hydra/sweeper/pruner=none")}
-        results = {name: _summary(work, name) for name in seconds}
+        seconds, results = {}, {}
+        for name, extra in (("pruned", ()), ("unpruned", ("hydra/sweeper/pruner=none",))):
+            seconds[name] = _sweep(work, name, args, *extra)
+            results[name] = _summary(work, name)
+            print(f"{name}: {seconds[name]:.0f} s, {results[name]['epochs']} epochs, best "
+                  f"{results[name]['best']:.4f}", flush=True)
     budget = args.trials * args.epochs
     print(f"{args.trials} trials x {args.epochs} epochs on {args.train_size} images "
           f"(validation on {args.eval_size}), budget {budget} epochs")

@@ -260,6 +260,7 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
         "train_seconds": train_seconds,
         "eval_seconds": time.perf_counter() - eval_started,
         "bn_recalibration_seconds": precise_bn.seconds if precise_bn is not None else 0.0,
+        "bn_recalibration_call_seconds": precise_bn.call_seconds if precise_bn is not None else [],
         "wall_seconds": time.perf_counter() - started,
         **_trial_info(cfg),
     })

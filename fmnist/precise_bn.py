@@ -141,11 +141,19 @@ class PreciseBatchNorm(keras.callbacks.Callback):
             raise ConfigError(
                 f"trainer.bn_recalibration_batches must be > 0 or null, got {num_batches}")
         self.x, self.batch_size, self.num_batches, self.seed = x, batch_size, num_batches, seed
-        self.seconds = 0.0
-        self.calls = 0
+        self.call_seconds: list[float] = []  # the first call includes tracing the forward pass
         self._recalibrator: BatchNormRecalibrator | None = None
         self._rng = np.random.default_rng(seed)
         self._in_fit = False
+
+    @property
+    def seconds(self) -> float:
+        """Time spent recalibrating, all calls."""
+        return float(sum(self.call_seconds))
+
+    @property
+    def calls(self) -> int:
+        return len(self.call_seconds)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._in_fit = True
@@ -159,7 +167,6 @@ class PreciseBatchNorm(keras.callbacks.Callback):
             return
         started = time.perf_counter()
         used = self._recalibrator(self.x, self.batch_size, self.num_batches, self._rng)
-        self.seconds += time.perf_counter() - started
-        self.calls += 1
+        self.call_seconds.append(time.perf_counter() - started)
         log.debug("Recalibrated %d BatchNormalization layers from %d batches",
                   len(self._recalibrator.layers), used)

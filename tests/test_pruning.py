@@ -100,9 +100,11 @@ def test_shipped_searches_wait_for_a_meaningful_signal() -> None:
     assert quick["pruner"]["n_warmup_steps"] == 2 and quick["epochs"] == 4
 
 
-@pytest.mark.parametrize("option", ["hyperband", "successive_halving", "none"])
-def test_pruner_options_count_epochs_up_to_the_budget(option: str) -> None:
-    cfg = _pruner_cfg("hparams_search=elastic_sgdr", f"hydra/sweeper/pruner={option}",
+@pytest.mark.parametrize("search", ["elastic_sgdr", "elastic_sgdr_quick"])
+@pytest.mark.parametrize("option", ["hyperband", "successive_halving", "none", "median",
+                                    "median_early"])
+def test_pruner_options_count_epochs_up_to_the_budget(search: str, option: str) -> None:
+    cfg = _pruner_cfg(f"hparams_search={search}", f"hydra/sweeper/pruner={option}",
                       "trainer.epochs=7")
     pruner = pruner_from_spec(cfg["pruner"])
     if option == "hyperband":
