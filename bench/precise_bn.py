@@ -57,15 +57,13 @@ def main() -> None:
                       f"{', '.join(f'{v:.1f}' for v in r['epoch_seconds'])}; "  # type: ignore[attr-defined]
                       f"recalibration s per epoch "
                       f"{', '.join(f'{v:.2f}' for v in r['bn_calls'])}", flush=True)  # type: ignore[attr-defined]
-    calls = [c for r in results["on"] for c in r["bn_calls"][1:]]  # type: ignore[index]
-    firsts = [r["bn_calls"][0] for r in results["on"]]  # type: ignore[index]
-    epoch = statistics.median(s for r in results["off"] for s in r["epoch_seconds"])  # type: ignore[attr-defined]
-    print(f"recalibration ({args.batches} batches): {statistics.median(calls):.2f} s per epoch "
-          f"(median of later epochs), first epoch {statistics.median(firsts):.2f} s (tracing "
-          f"included); epoch without it {epoch:.1f} s (median) -> cost "
-          f"{statistics.median(calls) / epoch:.1%} of an epoch, first epoch "
-          f"{statistics.median(firsts) / epoch:.1%}")
-
+    # each recalibration against the epoch it ran in (same machine load; the epoch's seconds
+    # include it), so drifting load on a shared machine cancels out
+    shares = [c / e for r in results["on"]
+              for c, e in zip(r["bn_calls"], r["epoch_seconds"], strict=True)]  # type: ignore[call-overload]
+    print(f"recalibration ({args.batches} batches): share of its epoch "
+          f"{', '.join(f'{v:.1%}' for v in shares)} (the first includes tracing); median "
+          f"{statistics.median(shares):.1%}")
 
 if __name__ == "__main__":
     main()
