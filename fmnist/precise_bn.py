@@ -14,7 +14,7 @@ The batches are *unaugmented* training images: the moving statistics are only us
 inference, on unaugmented images, and augmentation (elastic distortion smooths and displaces
 pixels) shifts the activation statistics away from those of clean images.
 
->>> recalibrate_batch_norm(model, x_train, batch_size=128, num_batches=50)  # doctest: +SKIP
+>>> recalibrate_batch_norm(model, x_train, batch_size=128, num_batches=40)  # doctest: +SKIP
 """
 
 from __future__ import annotations
