@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig
+from sklearn.model_selection import train_test_split
 
 from fmnist import plots
 from fmnist.augment import build_augmentation
@@ -32,6 +33,7 @@ from fmnist.devices import configure_devices
 from fmnist.divergence import StopOnNonFinite
 from fmnist.errors import ConfigError, TrainingDiverged
 from fmnist.metrics import SPLITS, classification_metrics, confusion_matrix, flatten
+from fmnist.precise_bn import PreciseBatchNorm, batch_norm_layers
 from fmnist.predict import write_submission
 from fmnist.pruning import OptunaPruning
 from fmnist.storage import storage_url
@@ -107,17 +109,41 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, default=float) + "\n")
 
 
-def _evaluate(model: keras.Model, splits: Splits, batch_size: int) -> tuple[dict[str, Any], Any]:
-    """Metrics of every split, and the test split's confusion matrix."""
+def _stratified_indices(y: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    """Indices of a seeded, stratified subset of ``size`` labels (all when None or larger)."""
+    if size is None or size >= len(y):
+        return np.arange(len(y))
+    if size < len(np.unique(y)):
+        raise ConfigError(f"trainer.eval_train_size must be at least the number of classes "
+                          f"({len(np.unique(y))}), got {size}")
+    keep, _ = train_test_split(np.arange(len(y)), train_size=size, stratify=y, random_state=seed)
+    return np.sort(keep)
+
+
+def _evaluate(model: keras.Model, splits: Splits, batch_size: int, train_size: int | None = None,
+              seed: int = 0) -> tuple[dict[str, Any], Any]:
+    """Metrics of every split (train on a stratified subset of ``train_size`` images when
+    given), by batched inference; and the test split's confusion matrix."""
     metrics: dict[str, Any] = {}
     cm = None
     for name in SPLITS:
         x, y = splits.split(name)
+        if name == "train":
+            keep = _stratified_indices(y, train_size, seed)
+            x, y = x[keep], y[keep]
         probs = predict_probabilities(model, x, batch_size)
         metrics[name] = classification_metrics(y, probs, splits.num_classes)
         if name == "test":
             cm = confusion_matrix(y, probs.argmax(axis=1), splits.num_classes)
     return metrics, cm
+
+
+def _last_epoch_metrics(rows: list[dict[str, float]]) -> dict[str, Any]:
+    """What a pruned run has without evaluating: the validation metrics of its last epoch
+    (the values the pruner saw)."""
+    last = rows[-1] if rows else {}
+    return {"val": {name: float(last[f"val_{name}"]) for name in ("loss", "accuracy")
+                    if f"val_{name}" in last}}
 
 
 def _save_confusion(out: Path, cm: np.ndarray, class_names: list[str]) -> None:
@@ -215,11 +241,18 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     if cfg.get("optuna") and cfg.optuna.get("trial_id") is not None:
         pruning = OptunaPruning(storage_url(cfg.optuna.storage), cfg.optuna.study_name,
                                 cfg.optuna.trial_id,
-                                monitor=_pruning_monitor(cfg.optuna.get("monitor"), objectives))
+                                monitor=_pruning_monitor(cfg.optuna.get("monitor"), objectives),
+                                epochs=int(cfg.trainer.epochs))
         callbacks.append(pruning)
+    batch_size = int(cfg.trainer.batch_size)
+    bn_batches = cfg.trainer.get("bn_recalibration_batches")
+    precise_bn = None
+    if bn_batches and batch_norm_layers(model):
+        # precise BN before every validation: fresh statistics for the current weights
+        precise_bn = PreciseBatchNorm(splits.x_train, batch_size, int(bn_batches), seed=int(cfg.seed))
+        callbacks.insert(0, precise_bn)
     log.info("Callbacks: %s", [type(c).__name__ for c in callbacks])
 
-    batch_size = int(cfg.trainer.batch_size)
     train_ds = make_dataset(splits.x_train, splits.y_train, batch_size, shuffle_seed=int(cfg.seed),
                             augmentation=augmentation,
                             augment_workers=cfg.trainer.get("augment_workers", "auto"))
@@ -231,8 +264,13 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     if epoch_logger.rows:
         plots.save(plots.curves_figure(pd.DataFrame(epoch_logger.rows)), out / "curves.png")
 
-    metrics, cm = _evaluate(model, splits, batch_size=max(batch_size, 256))
     pruned_at = pruning.pruned_at if pruning is not None else None
+    eval_started = time.perf_counter()
+    if pruned_at:  # a pruned run keeps the validation metrics it has; no full evaluation
+        metrics, cm = _last_epoch_metrics(epoch_logger.rows), None
+    else:  # the weights' BatchNorm statistics were recalibrated before their validation
+        metrics, cm = _evaluate(model, splits, batch_size=max(batch_size, 512),
+                                train_size=cfg.trainer.get("eval_train_size"), seed=int(cfg.seed))
     metrics.update({
         "status": "pruned" if pruned_at else "completed",
         "epochs": len(epoch_logger.rows),
@@ -240,28 +278,33 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
         "params": model.count_params(),
         "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - eval_started,
+        "bn_recalibration_seconds": precise_bn.seconds if precise_bn is not None else 0.0,
+        "bn_recalibration_call_seconds": precise_bn.call_seconds if precise_bn is not None else [],
         "wall_seconds": time.perf_counter() - started,
         **_trial_info(cfg),
     })
     flat = flatten(metrics)
-    values = tuple(flat[name] for name in objectives)
+    values = tuple(flat.get(name, math.nan) for name in objectives)  # pruned: val only
     metrics["objectives"] = dict(zip(objectives, values, strict=True))
     _write_json(out / "metrics.json", metrics)
-    _save_confusion(out, cm, splits.class_names)
+    if cm is not None:
+        _save_confusion(out, cm, splits.class_names)
     model.save(out / "model.keras")
-    if "predict" in splits.extra:
+    if "predict" in splits.extra and not pruned_at:
         x_pred, ids = splits.extra["predict"]
         path = write_submission(out / "submission.csv", ids,
                                 predict_probabilities(model, x_pred, 512), splits.class_values)
         log.info("Submission: %s (%d rows)", path, len(ids))
+    keras.backend.clear_session()
+    if pruned_at:
+        log.info("Pruned at epoch %d: no final evaluation; artifacts in %s", pruned_at, out)
+        raise optuna.TrialPruned(f"pruned at epoch {pruned_at}")
     log.info(
         "Test accuracy %.4f, F1 (macro) %.4f; %s = %s; artifacts in %s",
         metrics["test"]["accuracy"], metrics["test"]["f1_macro"], ", ".join(objectives),
         ", ".join(f"{v:.4f}" for v in values), out,
     )
-    keras.backend.clear_session()
-    if pruned_at:
-        raise optuna.TrialPruned(f"pruned at epoch {pruned_at}")
     if any(not math.isfinite(v) for v in values):
         log.warning("optimized_metric is not finite: %s", dict(zip(objectives, values, strict=True)))
     return values[0] if len(values) == 1 else values
