@@ -3,7 +3,7 @@ accuracy, and whether the pruned study kept the unpruned study's best.
 
 Both studies run ``hparams_search=elastic_sgdr_quick`` (deeper CNN, elastic augmentation,
 SGDR; TPE seeded 42) with the same ``n_trials``, seed and budget, one with the preset's median
-pruner and one with ``hydra/sweeper/pruner=none``, each in its own SQLite storage under a
+pruner and one with ``hydra/sweeper/pruner=nop``, each in its own SQLite storage under a
 temporary directory. CPU-heavy: minutes.
 
     FMNIST_DATA_DIR=../shared/data/fashion-mnist .venv/bin/python bench/pruning.py \
@@ -66,7 +66,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         seconds, results = {}, {}
-        for name, extra in (("pruned", ()), ("unpruned", ("hydra/sweeper/pruner=none",))):
+        for name, extra in (("pruned", ()), ("unpruned", ("hydra/sweeper/pruner=nop",))):
             seconds[name] = _sweep(work, name, args, *extra)
             results[name] = _summary(work, name)
             print(f"{name}: {seconds[name]:.0f} s, {results[name]['epochs']} epochs, best "

@@ -101,16 +101,16 @@ def test_shipped_searches_wait_for_a_meaningful_signal() -> None:
 
 
 @pytest.mark.parametrize("search", ["elastic_sgdr", "elastic_sgdr_quick"])
-@pytest.mark.parametrize("option", ["hyperband", "successive_halving", "none", "median",
-                                    "median_early"])
+@pytest.mark.parametrize("option", ["hyperband_epochs", "successive_halving_epochs", "nop",
+                                    "median_cycle", "median_early"])
 def test_pruner_options_count_epochs_up_to_the_budget(search: str, option: str) -> None:
     cfg = _pruner_cfg(f"hparams_search={search}", f"hydra/sweeper/pruner={option}",
                       "trainer.epochs=7")
     pruner = pruner_from_spec(cfg["pruner"])
-    if option == "hyperband":
+    if option == "hyperband_epochs":
         assert cfg["pruner"]["max_resource"] == 7 and cfg["pruner"]["min_resource"] == 1
         assert isinstance(pruner, optuna.pruners.HyperbandPruner)
-    elif option == "none":
+    elif option == "nop":
         assert isinstance(pruner, optuna.pruners.NopPruner)
 
 
