@@ -11,7 +11,6 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import tensorflow as tf
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig
+from omegaconf import DictConfig
 from sklearn.model_selection import train_test_split
 
 from fmnist import plots
@@ -32,7 +31,14 @@ from fmnist.data import Splits, save_labels
 from fmnist.devices import configure_devices
 from fmnist.divergence import StopOnNonFinite
 from fmnist.errors import ConfigError, TrainingDiverged
-from fmnist.metrics import SPLITS, classification_metrics, confusion_matrix, flatten
+from fmnist.metrics import (
+    SPLITS,
+    available_metrics,
+    classification_metrics,
+    confusion_matrix,
+    flatten,
+    objective_names,
+)
 from fmnist.precise_bn import PreciseBatchNorm, batch_norm_layers
 from fmnist.predict import write_submission
 from fmnist.pruning import OptunaPruning
@@ -44,35 +50,6 @@ from fmnist.validate import validate
 __all__ = ["available_metrics", "objective_names", "run"]
 
 log = logging.getLogger(__name__)
-
-_METRIC_NAMES = (
-    "loss", "accuracy", "precision_macro", "recall_macro", "f1_macro",
-    "precision_weighted", "recall_weighted", "f1_weighted",
-)
-_RUN_NUMBERS = ("epochs", "wall_seconds", "train_seconds", "params", "trainable_params",
-                "best_epoch")
-
-
-def available_metrics() -> list[str]:
-    """Every name ``optimized_metric`` may take."""
-    return [f"{s}_{m}" for s in SPLITS for m in _METRIC_NAMES] + list(_RUN_NUMBERS)
-
-
-def objective_names(optimized_metric: str | Sequence[str]) -> list[str]:
-    """``optimized_metric`` (a name or a list of names) checked against the metrics that exist."""
-    names = (
-        list(optimized_metric)
-        if isinstance(optimized_metric, list | tuple | ListConfig)
-        else [optimized_metric]
-    )
-    unknown = [n for n in names if n not in available_metrics()]
-    if unknown or not names:
-        raise ConfigError(
-            f"optimized_metric={unknown or names} is not a metric this job reports; available: "
-            f"{', '.join(available_metrics())}"
-        )
-    return [str(n) for n in names]
-
 
 def _verbosity(setting: Any) -> int:
     """``auto``: a progress bar for a single run, one line per epoch inside a multirun (or a

@@ -2,14 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SPLITS", "classification_metrics", "confusion_matrix", "cross_entropy", "flatten"]
+from fmnist.errors import ConfigError
+
+__all__ = [
+    "SPLITS",
+    "available_metrics",
+    "classification_metrics",
+    "confusion_matrix",
+    "cross_entropy",
+    "flatten",
+    "objective_names",
+]
 
 SPLITS = ("train", "val", "test")
 _EPSILON = 1e-7  # Keras' backend epsilon, so the loss matches model.evaluate
+
+_METRIC_NAMES = (
+    "loss", "accuracy", "precision_macro", "recall_macro", "f1_macro",
+    "precision_weighted", "recall_weighted", "f1_weighted",
+)
+_RUN_NUMBERS = ("epochs", "wall_seconds", "train_seconds", "params", "trainable_params",
+                "best_epoch")
+
+
+def available_metrics() -> list[str]:
+    """Every name ``optimized_metric`` may take."""
+    return [f"{s}_{m}" for s in SPLITS for m in _METRIC_NAMES] + list(_RUN_NUMBERS)
+
+
+def objective_names(optimized_metric: str | Sequence[str]) -> list[str]:
+    """``optimized_metric`` (a name or a list of names) checked against the metrics that exist."""
+    names = (
+        list(optimized_metric)
+        if not isinstance(optimized_metric, str) and isinstance(optimized_metric, Sequence)
+        else [optimized_metric]
+    )
+    unknown = [n for n in names if n not in available_metrics()]
+    if unknown or not names:
+        raise ConfigError(
+            f"optimized_metric={unknown or names} is not a metric this job reports; available: "
+            f"{', '.join(available_metrics())}"
+        )
+    return [str(n) for n in names]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:

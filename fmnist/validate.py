@@ -4,14 +4,18 @@ the optimised metric. Each error names the key, the value and the rule."""
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from fmnist.errors import ConfigError
+from fmnist.metrics import objective_names
 
-__all__ = ["RULES", "check_value", "validate"]
+__all__ = ["RULES", "ConfigCheck", "check_value", "validate"]
 
 Rule = tuple[str, str, Callable[[Any], bool] | None, str]
 
@@ -79,8 +83,6 @@ def check_value(key: str, value: Any, kind: str, check: Callable[[Any], bool] | 
 def validate(cfg: DictConfig) -> list[str]:
     """Check ``cfg`` against :data:`RULES` and ``optimized_metric``; returns the objective
     names. Interpolations are resolved (so ``${seed}`` is checked as the value it becomes)."""
-    from fmnist.app import objective_names  # (app imports TensorFlow)
-
     missing = object()
     for key, kind, check, rule in RULES:
         try:
@@ -91,3 +93,20 @@ def validate(cfg: DictConfig) -> list[str]:
             continue
         check_value(key, value, kind, check, rule)
     return objective_names(cfg.optimized_metric)
+
+
+class ConfigCheck(Callback):
+    """A Hydra callback: a multirun or sweep checks its config once, before its first job
+    (``trainer.epochs=two`` or ``optimized_metric=nonsense`` stop it at once instead of failing
+    every trial). Swept values are checked by each job as it starts."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            validate(config)
+        except ConfigError as exc:
+            # Hydra turns an Exception raised by a callback into a warning and goes on: end the
+            # program here (message alone, exit 1; HYDRA_FULL_ERROR=1 shows the traceback)
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise SystemExit(1) from exc
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None

@@ -51,3 +51,19 @@ def test_the_composed_config_is_validated(compose_cfg) -> None:
         validate(compose_cfg("trainer.batch_size=many"))
     with pytest.raises(ConfigError, match="optimized_metric"):
         validate(compose_cfg("optimized_metric=val_acc"))
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["optimized_metric=nonsense", "model=brief,deeper"], "optimized_metric=['nonsense'] is not a metric"),
+    (["hparams_search=elastic_sgdr", "trainer.epochs=two"], "trainer.epochs must be an integer >= 1"),
+])
+def test_a_multirun_checks_its_config_before_the_first_job(tmp_path, overrides, message) -> None:
+    """Issue 12: a bad setting stops a sweep at once, not after every trial has failed."""
+    from tests.conftest import run_module
+
+    proc = run_module("fmnist", "-m", *overrides, "data.train_size=300", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not list(tmp_path.rglob("metrics.json")), "a job ran"
+    assert not list(tmp_path.rglob("optuna.db")), "the study was opened"
