@@ -38,3 +38,17 @@ def test_worker_command_of_a_module_app(monkeypatch) -> None:
     main.__spec__ = type("Spec", (), {"name": "pkg.__main__"})()  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "__main__", main)
     assert _workers().worker_command(None, "pkg.app") == [sys.executable, "-m", "pkg"]
+
+
+def test_worker_command_of_a_console_script(monkeypatch) -> None:
+    """A console script (here pip's) whose entry point is in the task function's package."""
+    import shutil
+    from pathlib import Path
+
+    script = shutil.which("pip", path=str(Path(sys.executable).parent))
+    if script is None:
+        pytest.skip("no pip console script beside this Python")
+    main = type(sys)("__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(sys, "argv", [script])
+    assert _workers().worker_command(None, "pip._internal.app") == [sys.executable, script]
