@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 
 __all__ = ["IN_PROCESS", "LAUNCHER", "SUBPROCESS", "LaunchError", "capacity_warning",
@@ -39,9 +38,17 @@ class LaunchError(SweepError):
     """The configured launcher cannot run the sweep's jobs as asked."""
 
 
+#: by name: Hydra's plugin scan imports its core plugins again, so a class object may differ
+_BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+
+def _names(launcher: Any) -> list[str]:
+    """The qualified names of the launcher's class and its bases."""
+    return [f"{c.__module__}.{c.__qualname__}" for c in type(launcher).__mro__]
+
+
 def _name(launcher: Any) -> str:
-    cls = type(launcher)
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return _names(launcher)[0]
 
 
 def choose_mode(launcher: Any, n_jobs: int) -> str:
@@ -49,14 +56,14 @@ def choose_mode(launcher: Any, n_jobs: int) -> str:
     launcher that cannot run ``n_jobs`` jobs at once."""
     if n_jobs <= 1:
         return IN_PROCESS
-    if type(launcher) is BasicLauncher:
+    if _name(launcher) == _BASIC:
         return SUBPROCESS
     if _name(launcher) in _NOT_DRIVABLE:
         raise LaunchError(
             f"hydra.sweeper.n_jobs={n_jobs} hands one job at a time to the launcher from each of "
             f"{n_jobs} threads, which {_name(launcher)} cannot take: {_NOT_DRIVABLE[_name(launcher)]}; "
             f"or set hydra.sweeper.n_jobs=1")
-    if isinstance(launcher, BasicLauncher):
+    if _BASIC in _names(launcher):
         raise LaunchError(
             f"hydra.sweeper.n_jobs={n_jobs} needs a launcher that runs jobs outside the sweep's "
             f"process, but {_name(launcher)} runs them inside it, one at a time; set "
