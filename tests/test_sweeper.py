@@ -50,6 +50,11 @@ PARAMS = """\
       model.dense_units: choice(16, 32)"""
 
 
+#: a search whose every trial fails when its job starts (dropout must be < 1)
+BAD_DROPOUT = ("      optim.learning_rate: interval(0.001, 0.01)\n"
+               "      model.dropout_conv2: interval(1.5, 2.0)")
+
+
 def _search(tmp_path: Path, name: str, *, epochs: int = 2, extra: str = "",
             params: str = PARAMS) -> Path:
     root = tmp_path / "conf"
@@ -174,12 +179,14 @@ def test_pruned_trials_keep_their_history(tmp_path: Path) -> None:
 
 
 def test_failed_trials_are_recorded_and_an_all_failed_sweep_exits_non_zero(tmp_path: Path) -> None:
-    conf = _search(tmp_path, "fails", params="      optim.learning_rate: interval(0.001, 0.01)")
-    proc = _sweep(tmp_path, "fails", "model=deeper", "model.dropout_conv2=1.5",
-                  "hydra.sweeper.max_failure_rate=1.0", conf=conf, check=False)
+    # a swept value out of range fails each job as it starts (a fixed one would stop the sweep
+    # before its first trial: tests/test_validate.py)
+    conf = _search(tmp_path, "fails", params=BAD_DROPOUT)
+    proc = _sweep(tmp_path, "fails", "model=deeper", "hydra.sweeper.max_failure_rate=1.0",
+                  conf=conf, check=False)
     _, trials = _trials(tmp_path, "fails")
     assert len(trials) == 3 and all(t.state == TrialState.FAIL for t in trials)
-    message = "dropout_conv2 must be in [0, 1), got model.dropout_conv2=1.5"
+    message = "dropout_conv2 must be in [0, 1), got model.dropout_conv2=1."
     assert all(message in t.user_attrs["error"] for t in trials)
     assert "3/3 trials done" in proc.stderr + proc.stdout
     # every trial failed: the sweep exits non-zero with the last error
@@ -188,9 +195,9 @@ def test_failed_trials_are_recorded_and_an_all_failed_sweep_exits_non_zero(tmp_p
 
 
 def test_max_failure_rate_stops_the_sweep(tmp_path: Path) -> None:
-    conf = _search(tmp_path, "stops", params="      optim.learning_rate: interval(0.001, 0.01)")
-    proc = _sweep(tmp_path, "stops", "model=deeper", "model.dropout_conv2=1.5",
-                  "hydra.sweeper.max_failure_rate=0.5", conf=conf, check=False)
+    conf = _search(tmp_path, "stops", params=BAD_DROPOUT)
+    proc = _sweep(tmp_path, "stops", "model=deeper", "hydra.sweeper.max_failure_rate=0.5",
+                  conf=conf, check=False)
     assert proc.returncode != 0
     assert "max_failure_rate=0.5" in proc.stderr
     _, trials = _trials(tmp_path, "stops")
