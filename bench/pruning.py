@@ -2,12 +2,14 @@
 accuracy, and whether the pruned study kept the unpruned study's best.
 
 Both studies run ``hparams_search=elastic_sgdr_quick`` (deeper CNN, elastic augmentation,
-SGDR; TPE seeded 42) with the same ``n_trials``, seed and budget, one with the preset's median
-pruner and one with ``hydra/sweeper/pruner=nop``, each in its own SQLite storage under a
-temporary directory. CPU-heavy: minutes.
+SGDR; TPE seeded 42) with the same ``n_trials``, seed and budget, one with a pruner (the
+preset's median pruner, or ``--pruner NAME`` with ``--pruner-set KEY=VALUE`` overrides) and one
+with ``hydra/sweeper/pruner=nop``, each in its own SQLite storage under a temporary directory.
+CPU-heavy: minutes.
 
     FMNIST_DATA_DIR=../shared/data/fashion-mnist .venv/bin/python bench/pruning.py \
-        --trials 10 --epochs 4 --train-size 3000 --eval-size 1000
+        --trials 16 --epochs 6 --train-size 3000 --eval-size 1000 \
+        --pruner successive_halving_epochs --pruner-set min_resource=2
 """
 
 from __future__ import annotations
@@ -61,17 +63,24 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--train-size", type=int, default=3000)
     parser.add_argument("--eval-size", type=int, default=1000)
+    parser.add_argument("--pruner", default=None,
+                        help="hydra/sweeper/pruner option of the pruned study (default: the preset's)")
+    parser.add_argument("--pruner-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="hydra.sweeper.pruner.KEY=VALUE for the pruned study (repeatable)")
     args = parser.parse_args()
+    pruned_extra = ([f"hydra/sweeper/pruner={args.pruner}"] if args.pruner else []) + [
+        f"hydra.sweeper.pruner.{setting}" for setting in args.pruner_set]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         seconds, results = {}, {}
-        for name, extra in (("pruned", ()), ("unpruned", ("hydra/sweeper/pruner=nop",))):
+        for name, extra in (("pruned", pruned_extra), ("unpruned", ("hydra/sweeper/pruner=nop",))):
             seconds[name] = _sweep(work, name, args, *extra)
             results[name] = _summary(work, name)
             print(f"{name}: {seconds[name]:.0f} s, {results[name]['epochs']} epochs, best "
                   f"{results[name]['best']:.4f}", flush=True)
     budget = args.trials * args.epochs
+    print(f"pruned study: {' '.join(pruned_extra) or 'the preset pruner'}")
     print(f"{args.trials} trials x {args.epochs} epochs on {args.train_size} images "
           f"(validation on {args.eval_size}), budget {budget} epochs")
     print(f"{'study':10} {'epochs':>7} {'share':>6} {'wall s':>7} {'best val acc':>12}  states")
