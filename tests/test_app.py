@@ -115,7 +115,10 @@ def test_every_config_option_instantiates(compose_cfg, kaggle_files, group, opti
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", [
+    # ResNet152 is the heaviest (about 25 s for one tiny epoch on 2 cores): full runs only;
+    # vgg16 keeps a transfer model in the default run
+    pytest.param(n, marks=pytest.mark.slow) if n == "resnet152" else n for n in EXPERIMENTS])
 def test_every_experiment_composes_and_runs_one_short_epoch(compose_cfg, tmp_path, name) -> None:
     extra = ["model.weights=null", "data.train_size=64", "data.eval_size=64"] if name in (
         "resnet152", "vgg16") else []
