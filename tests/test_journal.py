@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,8 +17,7 @@ from hydra_plugins.fmnist_optuna_sweeper.journal import (
 )
 from optuna.trial import TrialState
 
-from tests.conftest import REPO
-from tests.test_sweeper import _check_dashboard, _search
+from tests.test_sweeper import _check_dashboard, three_sweeps_share_one_study
 
 
 @pytest.mark.parametrize(
@@ -92,24 +87,7 @@ def test_a_trial_whose_heartbeat_stopped_is_failed_and_retried(tmp_path: Path) -
 
 
 def test_three_workers_share_one_study_through_a_journal_file(tmp_path: Path) -> None:
-    conf = _search(tmp_path, "shared")
-    url = f"journal://{tmp_path / 'shared.log'}"
-    command = [sys.executable, "-m", "fmnist", "-m", "hparams_search=shared",
-               f"hydra.searchpath=[file://{conf}]", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-               f"hydra.sweeper.storage={url}", "hydra.sweeper.n_trials=7"]
-    workers = [subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True) for _ in range(3)]
-    outputs = [w.communicate(timeout=600)[0] for w in workers]
-    for w, out in zip(workers, outputs, strict=True):
-        assert w.returncode == 0, out[-3000:]
-    trials = optuna.load_study(study_name="shared", storage=open_storage(url)).get_trials()
-    assert [t.number for t in trials] == list(range(7))
-    assert all(t.state == TrialState.COMPLETE for t in trials)
-    run_dirs = [Path(t.user_attrs["run_dir"]) for t in trials]
-    assert len(set(run_dirs)) == 7
-    for t, run_dir in zip(trials, run_dirs, strict=True):
-        assert json.loads((run_dir / "metrics.json").read_text())["trial_number"] == t.number
-        assert sorted(t.intermediate_values) == [1, 2]  # pruning reports through the journal
-    assert all("COMPLETE" in out for out in outputs)  # every worker took part
+    trials = three_sweeps_share_one_study(tmp_path, f"journal://{tmp_path / 'shared.log'}")
+    assert all(sorted(t.intermediate_values) == [1, 2] for t in trials)  # pruning reports
     # optuna-dashboard reads the journal file by its path
     _check_dashboard(str(tmp_path / "shared.log"), "shared", n_trials=7)

@@ -309,24 +309,31 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.postgres
-def test_three_workers_share_one_study_through_postgresql(tmp_path: Path, postgres_url: str) -> None:
+def three_sweeps_share_one_study(tmp_path: Path, storage: str) -> list[optuna.trial.FrozenTrial]:
+    """Three sweep processes of one 7-trial study on ``storage``: each trial exactly once,
+    every process taking part. Returns the study's trials."""
+    from hydra_plugins.fmnist_optuna_sweeper.journal import open_storage
+
     conf = _search(tmp_path, "shared")
-    env = {**os.environ, "FMNIST_DATA_DIR": os.environ["FMNIST_DATA_DIR"]}
     command = [sys.executable, "-m", "fmnist", "-m", "hparams_search=shared",
                f"hydra.searchpath=[file://{conf}]", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-               f"hydra.sweeper.storage={postgres_url}", "hydra.sweeper.n_trials=7"]
-    workers = [subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+               f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=7"]
+    workers = [subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True) for _ in range(3)]
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     for w, out in zip(workers, outputs, strict=True):
         assert w.returncode == 0, out[-3000:]
-    _, trials = _trials(tmp_path, "shared", postgres_url)
+    trials = optuna.load_study(study_name="shared", storage=open_storage(storage)).get_trials()
     assert [t.number for t in trials] == list(range(7))
     assert all(t.state == TrialState.COMPLETE for t in trials)
     run_dirs = [Path(t.user_attrs["run_dir"]) for t in trials]
     assert len(set(run_dirs)) == 7
     for t, run_dir in zip(trials, run_dirs, strict=True):
         assert json.loads((run_dir / "metrics.json").read_text())["trial_number"] == t.number
-    # every worker took part
-    assert all("COMPLETE" in out for out in outputs)
+    assert all("COMPLETE" in out for out in outputs)  # every worker took part
+    return trials
+
+
+@pytest.mark.postgres
+def test_three_workers_share_one_study_through_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    three_sweeps_share_one_study(tmp_path, postgres_url)
