@@ -10,17 +10,11 @@ masked one; a masked URL with no such variable (the summariser reading an old ru
 from __future__ import annotations
 
 import os
-import re
+
+# the sweeper's own masking and variable name, so that both sides agree on them
+from hydra_plugins.fmnist_optuna_sweeper.storage import STORAGE_ENV, mask_url
 
 __all__ = ["STORAGE_ENV", "mask_url", "storage_url"]
-
-STORAGE_ENV = "OPTUNA_SWEEPER_STORAGE"
-_PASSWORD = re.compile(r"(://[^:/@]+):[^@]*@")
-
-
-def mask_url(url: str) -> str:
-    """``postgresql://optuna:secret@host/db`` -> ``postgresql://optuna:***@host/db``."""
-    return _PASSWORD.sub(r"\1:***@", url)
 
 
 def storage_url(configured: str) -> str:
