@@ -61,11 +61,15 @@ def our_error(exc: BaseException) -> FmnistError | None:
 
 def run_cli(action: Callable[[], object]) -> int:
     """Run a command-line action: print ``wrote <its result>`` and return 0, or print the
-    message of an :class:`FmnistError` to stderr and return 2 (no traceback for bad input)."""
+    message of the :class:`FmnistError` it raised (or that Hydra wrapped) to stderr and return 2
+    (no traceback for bad input); any other exception propagates."""
     try:
         result = action()
-    except FmnistError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except Exception as exc:
+        ours = our_error(exc)
+        if ours is None:
+            raise
+        print(f"error: {ours}", file=sys.stderr)
         return 2
     print(f"wrote {result}")
     return 0

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from fmnist.errors import ConfigError, DataError, our_error
+from fmnist.errors import ConfigError, DataError, run_cli
 
 __all__ = ["evaluate_run", "main"]
 
@@ -107,16 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="split(s) to score (default: test)")
     parser.add_argument("-o", "--output", help="where to write (default: RUN_DIR/evaluation)")
     args = parser.parse_args(argv)
-    try:
-        path = evaluate_run(args.run_dir, args.overrides, args.split or ["test"], args.output)
-    except Exception as exc:
-        ours = our_error(exc)
-        if ours is None:
-            raise
-        print(f"error: {ours}", file=sys.stderr)
-        return 1
-    print(f"wrote {path}")
-    return 0
+    return run_cli(lambda: evaluate_run(args.run_dir, args.overrides, args.split or ["test"],
+                                        args.output))
 
 
 if __name__ == "__main__":
