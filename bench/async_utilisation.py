@@ -39,18 +39,32 @@ def _launcher_args(launcher: str) -> list[str]:
     return args
 
 
-def _run(command: list[str], cwd: Path) -> float:
+def _run(command: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, the time.time() it started)."""
+    started = time.time()
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-3000:]}")
-    return wall
+    return wall, started
 
 
-def _job_seconds(sweep: Path) -> list[float]:
-    return [(r["end"] - r["start"]) for r in
-            (json.loads(p.read_text()) for p in sorted(sweep.glob("*/ran.json")))]
+def _jobs(sweep: Path) -> list[tuple[float, float]]:
+    """(start, end) of each job, from its own ``ran.json``, in start order."""
+    return sorted((r["start"], r["end"]) for r in
+                  (json.loads(p.read_text()) for p in sweep.glob("*/ran.json")))
+
+
+def hand_offs(jobs: list[tuple[float, float]], slots: int) -> list[float]:
+    """For each job after the first ``slots``: seconds between the end of the job whose slot
+    it took (the earliest-ending one still unclaimed) and its own start."""
+    free = sorted(end for _, end in jobs[:slots])
+    gaps = []
+    for start, end in jobs[slots:]:
+        gaps.append(start - heapq.heappop(free))
+        heapq.heappush(free, end)
+    return gaps
 
 
 def greedy_makespan(durations: list[float], slots: int) -> float:
@@ -78,22 +92,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="fmnist-async-") as tmp:
         root = Path(tmp)
         enqueue = "[" + ",".join(f"{{seconds:{s}}}" for s in seconds) + "]"
-        ours = _run([sys.executable, str(APP), "-m", *_launcher_args(args.launcher),
+        ours, ours_started = _run([sys.executable, str(APP), "-m", *_launcher_args(args.launcher),
                      f"hydra.sweep.dir={root / 'ours'}", f"hydra.sweeper.storage=journal://{root / 'j.log'}",
                      f"hydra.sweeper.n_trials={args.trials}", f"hydra.sweeper.n_jobs={SLOTS}",
                      "~hydra.sweeper.params.x", "+hydra.sweeper.params.seconds='interval(1, 10)'",
                      f"hydra.sweeper.enqueue={enqueue}", "steps=1"], root)
-        ours_jobs = _job_seconds(root / "ours")
-        batches = _run([sys.executable, str(APP), "--config-name=plain", "-m",
+        ours_jobs = _jobs(root / "ours")
+        batches, _ = _run([sys.executable, str(APP), "--config-name=plain", "-m",
                         *_launcher_args(args.launcher), f"hydra.sweeper.max_batch_size={SLOTS}",
                         f"hydra.sweep.dir={root / 'batches'}", "steps=1",
                         "seconds=" + ",".join(str(s) for s in seconds)], root)
-        batch_jobs = _job_seconds(root / "batches")
+        batch_jobs = _jobs(root / "batches")
     ideal = work / SLOTS
     print(f"launcher {args.launcher}, {SLOTS} slots, {args.trials} trials sleeping "
           f"{min(seconds)}-{max(seconds)} s (seed {args.seed}), total work {work:.1f} s")
-    print(f"  measured job time: ours {sum(ours_jobs):.1f} s over {len(ours_jobs)} jobs, "
-          f"batches {sum(batch_jobs):.1f} s over {len(batch_jobs)} jobs")
+    print(f"  measured job time: ours {sum(e - s for s, e in ours_jobs):.1f} s over "
+          f"{len(ours_jobs)} jobs, batches {sum(e - s for s, e in batch_jobs):.1f} s over "
+          f"{len(batch_jobs)} jobs")
+    gaps = sorted(hand_offs(ours_jobs, SLOTS))
+    print(f"  ours: first job started {ours_jobs[0][0] - ours_started:.1f} s after the command; "
+          f"a freed slot took its next job after {sum(gaps) / len(gaps):.2f} s on average "
+          f"(median {gaps[len(gaps) // 2]:.2f}, max {gaps[-1]:.2f}); the last job ended "
+          f"{ours_started + ours - max(e for _, e in ours_jobs):.1f} s before the command did")
     print(f"  ideal (work / {SLOTS})            {ideal:6.1f} s")
     print(f"  greedy list schedule (bound)    {greedy_makespan(seconds, SLOTS):6.1f} s  "
           f"{greedy_makespan(seconds, SLOTS) / ideal:.2f}x ideal")
