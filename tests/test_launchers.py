@@ -169,6 +169,12 @@ def test_submitit_local_runs_a_job_per_trial_and_survives_a_killed_job(tmp_path:
     for job_id in job_ids:
         assert (tmp_path / "sweep" / ".submitit" / job_id / f"{job_id}_0_result.pkl").exists()
     assert _overlap([*records, victim]), "two trials should run at the same time"
+    # each job that ended signalled it from inside the submitit process (the sweep hands its
+    # slot on at once instead of waiting for submitit's poll); the killed one could not
+    ends = tmp_path / "sweep" / ".job_ends"
+    for t in others:
+        assert json.loads((ends / f"{t.number}.json").read_text())["state"] == t.state.name
+    assert not (ends / f"{killed[0].number}.json").exists()
 
 
 def test_parallel_local_workers_each_see_their_own_gpus(tmp_path: Path) -> None:

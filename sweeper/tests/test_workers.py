@@ -52,3 +52,50 @@ def test_worker_command_of_a_console_script(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "__main__", main)
     monkeypatch.setattr(sys, "argv", [script])
     assert _workers().worker_command(None, "pip._internal.app") == [sys.executable, script]
+
+
+class _SlowToNotice:
+    """A launcher whose job ends (and signals it, as ``JobEndSignal`` does inside a real
+    launched job) long before ``launch()`` returns, as submitit's once-a-second poll does."""
+
+    def __init__(self, signals) -> None:
+        self.signals, self.release = signals, __import__("threading").Event()
+        self.returned = False
+
+    def launch(self, jobs, initial_job_idx):
+        import json
+
+        self.signals.mkdir(parents=True, exist_ok=True)
+        (self.signals / f"{initial_job_idx}.json").write_text(json.dumps(
+            {"state": "COMPLETE", "values": [0.5], "output_dir": f"/runs/{initial_job_idx}"}))
+        self.release.wait(30)
+        self.returned = True
+        raise RuntimeError("whatever launch() says after the job's end is not needed")
+
+
+def test_through_launcher_hands_on_when_the_job_ends_not_when_launch_returns(tmp_path) -> None:
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from optuna.trial import TrialState
+
+    launcher = _SlowToNotice(tmp_path / ".job_ends")
+    through = _workers().ThroughLauncher(launcher, tmp_path / ".job_ends", poll=0.01)
+    outcome, run_dir = through(SimpleNamespace(number=7), ["x=1"])
+    assert (outcome.state, outcome.values, run_dir) == (TrialState.COMPLETE, [0.5], Path("/runs/7"))
+    assert not launcher.returned  # handed on while launch() still waits
+    launcher.release.set()
+    through.close()
+    assert launcher.returned
+
+
+def test_through_launcher_reports_a_launch_that_fails_without_a_signal(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    class Broken:
+        def launch(self, jobs, initial_job_idx):
+            raise OSError("sbatch: command not found")
+
+    through = _workers().ThroughLauncher(Broken(), tmp_path / ".job_ends", poll=0.01)
+    with pytest.raises(OSError, match="sbatch"):
+        through(SimpleNamespace(number=1), ["x=1"])

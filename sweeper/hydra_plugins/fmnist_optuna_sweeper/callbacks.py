@@ -20,8 +20,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-__all__ = ["PARENT_ENV", "RESULT_FILE", "JobResultWriter", "outcome_from_job_return",
-           "stop_with_parent"]
+__all__ = ["PARENT_ENV", "RESULT_FILE", "JobEndSignal", "JobResultWriter",
+           "outcome_from_job_return", "stop_with_parent"]
 
 RESULT_FILE = "optuna_result.json"
 #: the sweep's process id, in the environment of the jobs it starts
@@ -76,3 +76,24 @@ class JobResultWriter(Callback):
         out = Path(config.hydra.runtime.output_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / RESULT_FILE).write_text(json.dumps(outcome_from_job_return(job_return)) + "\n")
+
+
+class JobEndSignal(Callback):
+    """Writes ``<directory>/<job number>.json`` (the job's outcome and directory) as a job ends.
+
+    The sweep adds it to the callbacks that a launcher ships with every job (``n_jobs > 1``
+    through a launcher: Hydra runs the sweep process's callbacks, pickled, in the launched
+    job), so a sweep worker learns that its job ended without waiting for the launcher to
+    notice (submitit checks once a second whether a job's process is gone)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        out = Path(self.directory)
+        out.mkdir(parents=True, exist_ok=True)
+        data = {**outcome_from_job_return(job_return),
+                "output_dir": str(config.hydra.runtime.output_dir)}
+        part = out / f".{config.hydra.job.num}.json.part"
+        part.write_text(json.dumps(data) + "\n")
+        part.replace(out / f"{config.hydra.job.num}.json")  # whole or absent, never half

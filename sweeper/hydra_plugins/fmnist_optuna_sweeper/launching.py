@@ -4,9 +4,10 @@
   basic launcher, in the sweep's own process).
 * ``n_jobs > 1`` with Hydra's basic launcher: each job runs as a subprocess of this machine.
 * ``n_jobs > 1`` with any other launcher (joblib, submitit local or SLURM, Ray, RQ): ``n_jobs``
-  worker threads each hand ONE job at a time to the launcher (``launch([job])`` blocks until
-  that job ends), tell its outcome and claim the next trial at once: there is no batch
-  barrier, so a slow trial never holds back the others.
+  worker threads each hand ONE job at a time to the launcher (``workers.ThroughLauncher``:
+  ``launch([job])`` in a thread, back as soon as the job signals its end), tell its outcome
+  and claim the next trial at once: there is no batch barrier, so a slow trial never holds
+  back the others.
 * A launcher that runs its jobs inside this process (a subclass of the basic launcher), or
   one whose ``launch()`` sets up and tears down a cluster per call (Ray's AWS launcher),
   cannot run several at once: the sweep stops at setup and says so, rather than bypass it.

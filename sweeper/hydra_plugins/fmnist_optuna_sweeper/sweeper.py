@@ -187,6 +187,7 @@ class OptunaSweeper(Sweeper):
             if (warning := launching.capacity_warning(self.launcher, n_jobs)) is not None:
                 log.warning(warning)
             launching.prepare(self.launcher)
+            launches = [workers.ThroughLauncher(self.launcher, sweep_dir / ".job_ends")] * n_jobs
         enqueued = [_check_enqueued(dict(OmegaConf.to_container(entry, resolve=True))  # type: ignore[arg-type]
                                     if isinstance(entry, DictConfig) else dict(entry), space, i)
                     for i, entry in enumerate(o.enqueue or [])]
@@ -229,6 +230,9 @@ class OptunaSweeper(Sweeper):
                 self._parallel(launches)
         except KeyboardInterrupt:
             self.interrupted.set()
+        finally:
+            if isinstance(launches[0], workers.ThroughLauncher):
+                launches[0].close()  # launches whose jobs ended but whose launch() goes on
         records.write_results(sweep_dir / records.RESULTS_FILE, study, storage.mask_url(url))
         if self.interrupted.is_set():
             log.error("Interrupted (Ctrl-C): no new trial was started, the running ones are "

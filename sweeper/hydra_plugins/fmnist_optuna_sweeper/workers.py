@@ -1,9 +1,10 @@
 """How a trial's job runs. Each way of running is one ``launch(trial, overrides) -> (Outcome,
 run_dir)``; a sweep worker calls it without caring where the job runs:
 
-* :class:`InProcess` hands the job to the configured Hydra launcher (``n_jobs: 1``; and with
-  ``n_jobs > 1`` and a launcher that runs jobs elsewhere, from each of ``n_jobs`` threads:
-  see ``launching.py``);
+* :class:`InProcess` hands the job to the configured Hydra launcher (``n_jobs: 1``);
+* :class:`ThroughLauncher` hands it to a launcher that runs jobs elsewhere, from each of
+  ``n_jobs`` threads (``n_jobs > 1``, see ``launching.py``), and returns as soon as the job
+  says it ended (``callbacks.JobEndSignal``), even before the launcher has noticed;
 * :class:`Subprocess` runs the app again as a single run in its own process
   (``n_jobs > 1``), with ``OPTUNA_SWEEPER_WORKER=1`` in its environment; the job's outcome
   comes back through ``optuna_result.json`` (written by ``callbacks.JobResultWriter``).
@@ -28,6 +29,7 @@ from typing import Any
 from hydra_plugins.fmnist_optuna_sweeper.callbacks import (
     PARENT_ENV,
     RESULT_FILE,
+    JobEndSignal,
     outcome_from_job_return,
 )
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
@@ -35,8 +37,8 @@ from hydra_plugins.fmnist_optuna_sweeper.storage import STORAGE_ENV, mask_url
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-__all__ = ["INTERRUPTED", "WORKER_ENV", "InProcess", "Launch", "Outcome", "Subprocess", "format_value",
-           "worker_command"]
+__all__ = ["INTERRUPTED", "WORKER_ENV", "InProcess", "Launch", "Outcome", "Subprocess",
+           "ThroughLauncher", "format_value", "worker_command"]
 
 #: set in the environment of jobs that a sweep runs in their own process
 WORKER_ENV = "OPTUNA_SWEEPER_WORKER"
@@ -89,6 +91,58 @@ class InProcess:
         ret = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)[0]
         run_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir) if ret.hydra_cfg else None
         return Outcome.from_dict(outcome_from_job_return(ret)), run_dir
+
+
+class ThroughLauncher:
+    """One job through a launcher that runs it outside this process (joblib, submitit, Ray),
+    called from each of ``n_jobs`` sweep threads. ``launch([job])`` runs in a thread of its
+    own; this returns when the job's :class:`JobEndSignal` file appears (the job has ended;
+    the launcher may take a second more to notice), or when ``launch`` returns or raises
+    first (a job that died without ending cleanly). :meth:`close` waits for the launches
+    still finishing."""
+
+    def __init__(self, launcher: Any, signals: Path, poll: float = 0.05) -> None:
+        self.launcher, self.signals, self.poll = launcher, signals, poll
+        self._threads: list[threading.Thread] = []
+        self._guard = threading.Lock()
+        callbacks = getattr(getattr(launcher, "hydra_context", None), "callbacks", None)
+        if callbacks is not None and not any(isinstance(c, JobEndSignal) for c in callbacks.callbacks):
+            callbacks.callbacks.append(JobEndSignal(str(signals)))
+
+    def __call__(self, trial: Any, overrides: list[str]) -> tuple[Outcome, Path | None]:
+        signal_file = self.signals / f"{trial.number}.json"
+        signal_file.unlink(missing_ok=True)  # another study's job of the same number
+        done = threading.Event()
+        box: dict[str, Any] = {}
+
+        def launch() -> None:
+            try:
+                box["ret"] = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)[0]
+            except BaseException as exc:  # handed to the waiting worker
+                box["error"] = exc
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=launch, name=f"launch-{trial.number}", daemon=True)
+        with self._guard:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+        while not done.wait(self.poll):
+            if signal_file.exists():
+                data = json.loads(signal_file.read_text())
+                return Outcome.from_dict(data), Path(data["output_dir"])
+        if "error" in box:
+            raise box["error"]
+        ret = box["ret"]
+        run_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir) if ret.hydra_cfg else None
+        return Outcome.from_dict(outcome_from_job_return(ret)), run_dir
+
+    def close(self) -> None:
+        """Wait for the launches whose jobs have ended but whose ``launch()`` has not returned."""
+        with self._guard:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join()
 
 
 def _top(module: str) -> str:
