@@ -67,7 +67,12 @@ def _sweep(work: Path, name: str, args: argparse.Namespace, *extra: str) -> floa
     return time.perf_counter() - started
 
 
-def _pruner_options(args: argparse.Namespace, name: str, sets: list[str]) -> optuna.pruners.BasePruner:
+def _pruner_overrides(name: str, sets: list[str]) -> list[str]:
+    """``hydra/sweeper/pruner=name`` with ``hydra.sweeper.pruner.KEY=VALUE`` for each of ``sets``."""
+    return [f"hydra/sweeper/pruner={name}", *[f"hydra.sweeper.pruner.{s}" for s in sets]]
+
+
+def _pruner(args: argparse.Namespace, name: str, sets: list[str]) -> optuna.pruners.BasePruner:
     """The pruner that ``hydra/sweeper/pruner=name`` builds for this budget (the app's own
     config, composed, so ``${trainer.epochs}`` and friends resolve as in a sweep)."""
     from hydra import compose, initialize_config_dir
@@ -76,8 +81,7 @@ def _pruner_options(args: argparse.Namespace, name: str, sets: list[str]) -> opt
     from fmnist.pruning import pruner_from_spec
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("config", [*_overrides(args), f"hydra/sweeper/pruner={name}",
-                                 *[f"hydra.sweeper.pruner.{s}" for s in sets]],
+        cfg = compose("config", [*_overrides(args), *_pruner_overrides(name, sets)],
                       return_hydra_config=True)
     spec = OmegaConf.to_container(cfg.hydra.sweeper.pruner, resolve=True)
     return pruner_from_spec(spec)
@@ -87,9 +91,15 @@ def _study(work: Path, name: str) -> optuna.Study:
     return optuna.load_study(study_name=name, storage=_url(work, name))
 
 
+def _epochs(study: optuna.Study) -> list[int]:
+    """The epochs each trial ran (the steps it reported), by trial number."""
+    return [len(t.intermediate_values)
+            for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)]
+
+
 def _row(name: str, study: optuna.Study, budget: int, seconds: float | None) -> str:
     trials = study.get_trials(deepcopy=False)
-    epochs = sum(len(t.intermediate_values) for t in trials)
+    epochs = sum(_epochs(study))
     states = {s.name: sum(t.state == s for t in trials) for s in optuna.trial.TrialState}
     wall = f"{seconds:>7.0f}" if seconds is not None else f"{'(kept)':>7}"
     return (f"{name:36} {epochs:>7} {epochs / budget:>6.0%} {wall} {study.best_value:>12.4f} "
@@ -111,8 +121,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None,
                         help="keep the studies here; an unpruned study already there is reused")
     args = parser.parse_args()
-    pruned_extra = [f"hydra/sweeper/pruner={args.pruner}",
-                    *[f"hydra.sweeper.pruner.{s}" for s in args.pruner_set]]
+    pruned_extra = _pruner_overrides(args.pruner, args.pruner_set)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     budget = args.trials * args.epochs
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,7 +141,7 @@ def main() -> None:
         print(f"{'pruner':28} {'epochs':>7} {'share':>6} {'pruned':>6} {'best':>7} {'gap':>6}  kept best")
         for option in sorted(p.stem for p in PRUNERS.glob("*.yaml")):
             sets = args.pruner_set if option == args.pruner else []
-            s = summarise(replay(curves, _pruner_options(args, option, sets), args.epochs), curves)
+            s = summarise(replay(curves, _pruner(args, option, sets), args.epochs), curves)
             print(f"{option:28} {s['epochs']:>7} {s['share']:>6.0%} {s['pruned']:>6} "
                   f"{s['best']:>7.4f} {s['gap_points']:>6.2f}  {'yes' if s['kept_best'] else 'no'}")
 
@@ -147,10 +156,10 @@ def main() -> None:
                 for trial in sorted(unpruned.get_trials(deepcopy=False), key=lambda t: t.number):
                     replay_study.enqueue_trial(trial.params)
             seconds[replay_name] = _sweep(work, replay_name, args, *pruned_extra)
-            expected = replay(curves, _pruner_options(args, args.pruner, args.pruner_set),
-                              args.epochs, study_name=replay_name)
-            real = [len(t.intermediate_values) for t in sorted(
-                _study(work, replay_name).get_trials(deepcopy=False), key=lambda t: t.number)]
+            # a new pruner: Hyperband sets itself up from the first study it prunes
+            expected = replay(curves, _pruner(args, args.pruner, args.pruner_set), args.epochs,
+                              study_name=replay_name)
+            real = _epochs(_study(work, replay_name))
             agree = real == [r.epochs for r in expected]
             print(f"\nreplay sweep's epochs per trial {real}; the in-memory replay predicted "
                   f"{[r.epochs for r in expected]}: {'agree' if agree else 'DIFFER'}")
@@ -162,13 +171,12 @@ def main() -> None:
               f"{'trial':>5}  states")
         for name, wall in seconds.items():
             print(_row(name, _study(work, name), budget, wall))
-        best_params = unpruned.best_trial.params
+        best_params, full = unpruned.best_trial.params, sum(_epochs(unpruned))
         for name in (replay_name, free_name):
             if name not in seconds:
                 continue
             study = _study(work, name)
-            epochs = sum(len(t.intermediate_values) for t in study.get_trials(deepcopy=False))
-            full = sum(len(t.intermediate_values) for t in unpruned.get_trials(deepcopy=False))
+            epochs = sum(_epochs(study))
             kept = any(t.params == best_params and t.state == optuna.trial.TrialState.COMPLETE
                        for t in study.get_trials(deepcopy=False))
             gap = 100 * (unpruned.best_value - study.best_value)

@@ -205,15 +205,11 @@ def test_ray_runs_two_trials_at_once(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_fmnist_sweep_through_joblib(tmp_path: Path) -> None:
-    from tests.test_sweeper import _sweep, _trials
+    from tests.test_sweeper import _parallel_trials, _sweep
 
     _sweep(tmp_path, "joblib", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
            "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=3")
-    _, trials = _trials(tmp_path, "joblib")
-    assert len(trials) == 3 and all(t.state == TrialState.COMPLETE for t in trials)
-    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
-    assert spans[1][0] < spans[0][1], "the first two trials should run at the same time"
-    for t in trials:
+    for t in _parallel_trials(tmp_path, "joblib", 3):
         run_dir = Path(t.user_attrs["run_dir"])
         assert run_dir == tmp_path / "sweep" / "joblib" / str(t.number)
         assert (run_dir / "model.keras").exists()

@@ -86,6 +86,16 @@ def _trials(tmp_path: Path, name: str, storage: str | None = None):
     return study, study.get_trials()
 
 
+def _parallel_trials(tmp_path: Path, name: str, n_trials: int) -> list:
+    """The study's trials, checked: ``n_trials`` of them, all complete, the first two in flight
+    at the same time."""
+    _, trials = _trials(tmp_path, name)
+    assert len(trials) == n_trials and all(t.state == TrialState.COMPLETE for t in trials)
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
+    assert spans[1][0] < spans[0][1], "the first two trials should run at the same time"
+    return trials
+
+
 def test_sweep_records_trials_and_resumes(tmp_path: Path) -> None:
     enqueue = "    enqueue:\n      - {optim.learning_rate: 0.003, model.dense_units: 16}"
     conf = _search(tmp_path, "resume", extra=enqueue)
@@ -223,11 +233,7 @@ def test_bad_search_space_fails_before_any_trial(tmp_path: Path, params: str, me
 
 def test_parallel_jobs_overlap_and_all_finish(tmp_path: Path) -> None:
     _sweep(tmp_path, "parallel", "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=3")
-    _, trials = _trials(tmp_path, "parallel")
-    assert len(trials) == 3 and all(t.state == TrialState.COMPLETE for t in trials)
-    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
-    assert spans[1][0] < spans[0][1], "the first two trials should run at the same time"
-    for t in trials:
+    for t in _parallel_trials(tmp_path, "parallel", 3):
         run_dir = Path(t.user_attrs["run_dir"])
         assert (run_dir / "model.keras").exists() and (run_dir / "optuna_result.json").exists()
         assert sorted(t.intermediate_values) == [1, 2]  # reported from the worker process

@@ -73,9 +73,8 @@ class JobResultWriter(Callback):
             stop_with_parent(int(parent))
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        out = Path(config.hydra.runtime.output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / RESULT_FILE).write_text(json.dumps(outcome_from_job_return(job_return)) + "\n")
+        _write_json(Path(config.hydra.runtime.output_dir) / RESULT_FILE,
+                    outcome_from_job_return(job_return))
 
 
 class JobEndSignal(Callback):
@@ -90,10 +89,14 @@ class JobEndSignal(Callback):
         self.directory = directory
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        out = Path(self.directory)
-        out.mkdir(parents=True, exist_ok=True)
-        data = {**outcome_from_job_return(job_return),
-                "output_dir": str(config.hydra.runtime.output_dir)}
-        part = out / f".{config.hydra.job.num}.json.part"
-        part.write_text(json.dumps(data) + "\n")
-        part.replace(out / f"{config.hydra.job.num}.json")  # whole or absent, never half
+        _write_json(Path(self.directory) / f"{config.hydra.job.num}.json",
+                    {**outcome_from_job_return(job_return),
+                     "output_dir": str(config.hydra.runtime.output_dir)})
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """``data`` as JSON at ``path``, whole or absent (the sweep may read it at any moment)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(f".{path.name}.part")
+    part.write_text(json.dumps(data) + "\n")
+    part.replace(path)

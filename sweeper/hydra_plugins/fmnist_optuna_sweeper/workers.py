@@ -23,6 +23,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -95,14 +97,15 @@ class InProcess:
 
 class ThroughLauncher:
     """One job through a launcher that runs it outside this process (joblib, submitit, Ray),
-    called from each of ``n_jobs`` sweep threads. ``launch([job])`` runs in a thread of its
-    own; this returns when the job's :class:`JobEndSignal` file appears (the job has ended;
-    the launcher may take a second more to notice), or when ``launch`` returns or raises
-    first (a job that died without ending cleanly). :meth:`close` waits for the launches
-    still finishing."""
+    called from each of ``n_jobs`` sweep threads. The job goes through :class:`InProcess` in
+    a thread of its own; this returns when the job's :class:`JobEndSignal` file appears (the
+    job has ended; the launcher may take a second more to notice), or when that call returns
+    or raises first (a job that died without ending cleanly). Constructing one adds the
+    signal to the callbacks the launcher ships with each job. :meth:`close` waits for the
+    launches still finishing."""
 
     def __init__(self, launcher: Any, signals: Path, poll: float = 0.05) -> None:
-        self.launcher, self.signals, self.poll = launcher, signals, poll
+        self.inner, self.signals, self.poll = InProcess(launcher), signals, poll
         self._threads: list[threading.Thread] = []
         self._guard = threading.Lock()
         callbacks = getattr(getattr(launcher, "hydra_context", None), "callbacks", None)
@@ -112,30 +115,25 @@ class ThroughLauncher:
     def __call__(self, trial: Any, overrides: list[str]) -> tuple[Outcome, Path | None]:
         signal_file = self.signals / f"{trial.number}.json"
         signal_file.unlink(missing_ok=True)  # another study's job of the same number
-        done = threading.Event()
-        box: dict[str, Any] = {}
+        result: Future[tuple[Outcome, Path | None]] = Future()
 
         def launch() -> None:
             try:
-                box["ret"] = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)[0]
+                result.set_result(self.inner(trial, overrides))
             except BaseException as exc:  # handed to the waiting worker
-                box["error"] = exc
-            finally:
-                done.set()
+                result.set_exception(exc)
 
         thread = threading.Thread(target=launch, name=f"launch-{trial.number}", daemon=True)
         with self._guard:
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
-        while not done.wait(self.poll):
-            if signal_file.exists():
-                data = json.loads(signal_file.read_text())
-                return Outcome.from_dict(data), Path(data["output_dir"])
-        if "error" in box:
-            raise box["error"]
-        ret = box["ret"]
-        run_dir = Path(ret.hydra_cfg.hydra.runtime.output_dir) if ret.hydra_cfg else None
-        return Outcome.from_dict(outcome_from_job_return(ret)), run_dir
+        while True:
+            try:
+                return result.result(timeout=self.poll)
+            except FutureTimeout:
+                if signal_file.exists():
+                    data = json.loads(signal_file.read_text())
+                    return Outcome.from_dict(data), Path(data["output_dir"])
 
     def close(self) -> None:
         """Wait for the launches whose jobs have ended but whose ``launch()`` has not returned."""
