@@ -188,3 +188,50 @@ def test_replay_command_prints_the_headline(recorded_table) -> None:
     assert re.fullmatch(r"replay: default reaches random's full-budget best at "
                         r"(\d\.\d\d|never \(within the budget\)) of the budget; "
                         r"beats random at 1/3 budget in \d+/3 repetitions", last), last
+
+
+def test_recorder_configurations_are_fixed_and_resume(tmp_path: Path, monkeypatch) -> None:
+    """Configuration i is the same on every run (enqueued first, then seeded draws), and a
+    resumed recorder trains only the ids not yet in the table; the training itself is
+    replaced by a fixed curve here (the recorder's training is fmnist.app.run, covered by the
+    app's own tests)."""
+    import sweep_quality.record as record_module
+    from sweep_quality.preset import load_preset
+
+    preset = load_preset("convnet", ["trainer.epochs=2"])
+    first = record_module.configurations(preset, 4, seed=0)
+    assert first == record_module.configurations(preset, 4, seed=0)
+    assert first[0] == dict(preset.enqueue[0])
+    assert first[1] != record_module.configurations(preset, 4, seed=1)[1]
+    trained: list[dict] = []
+
+    def fake_train(preset, params, work):
+        trained.append(params)
+        return [0.5, 0.6], [1.0, 1.0], 0.55
+
+    monkeypatch.setattr(record_module, "_train", fake_train)
+    table = tmp_path / "replay.csv"
+    assert record_module.record(table, preset, 2) == 2
+    assert record_module.record(table, preset, 4) == 2
+    assert trained == first
+    assert [r.config for r in read_table(table)] == [0, 1, 2, 3]
+    other = load_preset("convnet", ["trainer.epochs=3"])
+    with pytest.raises(ValueError, match="was recorded with"):
+        record_module.record(table, other, 5)
+
+
+@pytest.mark.slow
+def test_live_mode_runs_every_method_on_a_tiny_budget(tmp_path: Path) -> None:
+    """Live mode, for real: one seed, one-epoch trials on a few hundred images (Keras Tuner
+    too when KERAS_TUNER_PATH names its install)."""
+    import os
+
+    command = [sys.executable, str(BENCH / "sweep_quality.py"), "--seeds", "1", "--budget-trials", "2",
+               "--epochs", "1", "--train-size", "300", "--eval-size", "200", "--out", str(tmp_path)]
+    if os.environ.get("KERAS_TUNER_PATH"):
+        command += ["--keras-tuner", os.environ["KERAS_TUNER_PATH"]]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=1800).stdout
+    for method in ("fmnist", "random", "official"):
+        assert re.search(rf"^{method} .*\d+\.\d\d", out, re.MULTILINE), out
+    assert (tmp_path / "best_so_far.png").stat().st_size > 0
+    assert (tmp_path / "live.json").exists()

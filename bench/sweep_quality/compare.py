@@ -63,8 +63,9 @@ def methods(preset: Preset, workers: int | None = None, alternatives: bool = Tru
                 out.append(replace(default, name=f"pruner.n_startup_trials={n}",
                                    pruner={**preset.pruner, "n_startup_trials": n}))
     out.append(replace(default, name="no enqueue", enqueue=()))
-    out.append(replace(default, name="multivariate TPE",
-                       sampler={**preset.sampler, "multivariate": True}))
+    multivariate = bool(preset.sampler.get("multivariate"))
+    out.append(replace(default, name=f"multivariate={not multivariate}",
+                       sampler={**preset.sampler, "multivariate": not multivariate}))
     return out
 
 
