@@ -58,7 +58,7 @@ def replay_mode(args: argparse.Namespace) -> None:
           f"({' '.join(preset.overrides)}); best recorded val {max(best.values):.4f} (config "
           f"{best.config}); budget {budget} epochs = {args.budget_trials} full trials; "
           f"{args.repetitions} repetitions; {args.workers or preset.n_jobs} worker(s)")
-    print(f"{'method':28} {'IQM best val accuracy % [95% CI] at 25 / 33 / 50 / 100 % of budget':70} "
+    print(f"{'method':32} {'IQM best val accuracy % [95% CI] at 25 / 33 / 50 / 100 % of budget':70} "
           f"{'reach':>6} {'test':>5} {'trials':>6}")
     started = time.perf_counter()
     chosen = methods(preset, args.workers, alternatives=args.alternatives)
@@ -76,7 +76,7 @@ def replay_mode(args: argparse.Namespace) -> None:
         known = [t for t in picks if t is not None]
         test = f"{100 * float(np.median(known)):5.1f}" if known else "  -  "
         trials = np.median([t.trials for t in result.traces])
-        print(f"{name:28} {'  '.join(cells):70} {reach:6.2f} {test} {trials:6.0f}")
+        print(f"{name:32} {'  '.join(cells):70} {reach:6.2f} {test} {trials:6.0f}")
     print(f"({time.perf_counter() - started:.0f} s; reach: median share of the budget at which the "
           f"method first matches random's median full-budget best; test: median test accuracy of "
           f"the final pick)")
@@ -123,7 +123,10 @@ def main() -> None:
                         help="live: where trials, live.json and the plot go (outputs/sweep_quality)")
     parser.add_argument("--seeds", type=int, default=3, help="live: seeds per method")
     parser.add_argument("--keras-tuner", default=None, metavar="PATH",
-                        help="live: also run Keras Tuner 1.4.8 Hyperband, imported from PATH")
+                        help="live: Keras Tuner 1.4.8 (and tensorboard) installed here")
+    parser.add_argument("--methods", default=None,
+                        help="live: comma-separated methods (default: fmnist,random,official, and "
+                             "keras_tuner with --keras-tuner)")
     parser.add_argument("--alternatives", action="store_true",
                         help="also replay the variants that decide defaults (pruners, startup trials)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),

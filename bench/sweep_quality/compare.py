@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 
 from sweep_quality.preset import CONF, Preset, load_preset
 from sweep_quality.replay import Method, Nearest, Trace, replay
@@ -49,7 +51,10 @@ def methods(preset: Preset, workers: int | None = None, alternatives: bool = Tru
     if not alternatives:
         return out
     for option in sorted(p.stem for p in (CONF / "hydra" / "sweeper" / "pruner").glob("*.yaml")):
-        pruner = load_preset(preset.name, [*preset.overrides, f"hydra/sweeper/pruner={option}"]).pruner
+        try:
+            pruner = load_preset(preset.name, [*preset.overrides, f"hydra/sweeper/pruner={option}"]).pruner
+        except (HydraException, OmegaConfBaseException):
+            continue  # an option made for another preset (median_cycle needs schedule.T)
         if pruner != preset.pruner:
             out.append(replace(default, name=f"pruner={option}", pruner=pruner))
     startup = preset.sampler.get("n_startup_trials")

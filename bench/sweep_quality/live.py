@@ -38,6 +38,7 @@ from sweep_quality.replay import build
 __all__ = ["LiveTrial", "live_mode", "search"]
 
 FRACTIONS = (0.25, 0.5, 1.0)
+OPTUNA_METHODS = ("fmnist", "random", "official")
 
 
 @dataclass
@@ -148,6 +149,14 @@ def _interleave(runs: dict[str, Iterator[LiveTrial]], log: dict[str, list[LiveTr
 def live_mode(args: argparse.Namespace) -> None:
     from fmnist.quiet import import_tensorflow
 
+    chosen = (args.methods.split(",") if args.methods
+              else [*OPTUNA_METHODS, *(["keras_tuner"] if args.keras_tuner else [])])
+    unknown = set(chosen) - {*OPTUNA_METHODS, "keras_tuner"}
+    if unknown:
+        raise SystemExit(f"--methods must name {', '.join(OPTUNA_METHODS)} or keras_tuner, "
+                         f"got {sorted(unknown)}")
+    if "keras_tuner" in chosen and not args.keras_tuner:
+        raise SystemExit("--methods keras_tuner needs --keras-tuner PATH (see BENCHMARKS.md)")
     import_tensorflow()
     overrides = [f"data.train_size={args.train_size}", f"data.eval_size={args.eval_size}",
                  f"trainer.eval_train_size={args.eval_size}", f"trainer.epochs={args.epochs}"]
@@ -162,10 +171,10 @@ def live_mode(args: argparse.Namespace) -> None:
         work = out / f"seed{seed}"
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        names = ["fmnist", "random", "official"]
+        names = [n for n in chosen if n in OPTUNA_METHODS]
         log: dict[str, list[LiveTrial]] = {n: [] for n in names}
         _interleave({n: search(n, preset, seed, budget, work) for n in names}, log)
-        if args.keras_tuner:
+        if "keras_tuner" in chosen:
             from sweep_quality.kt_model import hyperband
 
             log["keras_tuner"] = hyperband(preset, seed, budget, work, args.keras_tuner)
