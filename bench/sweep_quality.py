@@ -52,11 +52,12 @@ def replay_mode(args: argparse.Namespace) -> None:
     table = args.table or table_path(args.preset)
     recorded = read_table(table)
     preset = preset_of(read_meta(table))
-    budget = args.budget_trials * preset.epochs
+    budget_trials = args.budget_trials or preset.n_trials
+    budget = budget_trials * preset.epochs
     best = max(recorded, key=lambda r: max(r.values))
     print(f"replay table {table}: {len(recorded)} configurations of hparams_search={preset.name} "
           f"({' '.join(preset.overrides)}); best recorded val {max(best.values):.4f} (config "
-          f"{best.config}); budget {budget} epochs = {args.budget_trials} full trials; "
+          f"{best.config}); budget {budget} epochs = {budget_trials} full trials; "
           f"{args.repetitions} repetitions; {args.workers or preset.n_jobs} worker(s)")
     print(f"{'method':32} {'IQM best val accuracy % [95% CI] at 25 / 33 / 50 / 100 % of budget':70} "
           f"{'reach':>6} {'test':>5} {'trials':>6}")
@@ -115,8 +116,8 @@ def main() -> None:
     parser.add_argument("--table", type=Path, default=None,
                         help="replay table (default bench/replay_<preset>.csv)")
     parser.add_argument("--repetitions", type=int, default=30)
-    parser.add_argument("--budget-trials", type=int, default=30,
-                        help="budget in full trials' epochs (random search runs this many trials)")
+    parser.add_argument("--budget-trials", type=int, default=None,
+                        help="budget in full trials' epochs (default: the preset's n_trials)")
     parser.add_argument("--workers", type=int, default=None,
                         help="--replay: simulated workers (default: the preset's n_jobs)")
     parser.add_argument("--out", type=Path, default=None,
@@ -140,7 +141,7 @@ def main() -> None:
     parser.add_argument("--until", default=None, metavar="HH:MM",
                         help="--record: start no configuration after this time")
     args = parser.parse_args()
-    if args.repetitions < 1 or args.budget_trials < 1 or (args.workers or 1) < 1:
+    if args.repetitions < 1 or (args.budget_trials or 1) < 1 or (args.workers or 1) < 1:
         parser.error(f"--repetitions, --budget-trials and --workers must be >= 1, got "
                      f"{args.repetitions}, {args.budget_trials}, {args.workers}")
     if args.replay:

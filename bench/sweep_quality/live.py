@@ -161,11 +161,11 @@ def live_mode(args: argparse.Namespace) -> None:
     overrides = [f"data.train_size={args.train_size}", f"data.eval_size={args.eval_size}",
                  f"trainer.eval_train_size={args.eval_size}", f"trainer.epochs={args.epochs}"]
     preset = load_preset(args.preset, overrides)
-    budget = args.budget_trials * preset.epochs
+    budget = (args.budget_trials or preset.n_trials) * preset.epochs
     out = Path(args.out or "outputs/sweep_quality")
     out.mkdir(parents=True, exist_ok=True)
     print(f"live: hparams_search={preset.name} ({' '.join(overrides)}), budget {budget} epochs "
-          f"({args.budget_trials} full trials) per method and seed, seeds {list(range(args.seeds))}")
+          f"({budget // preset.epochs} full trials) per method and seed, seeds {list(range(args.seeds))}")
     results: dict[str, list[list[LiveTrial]]] = {}
     for seed in range(args.seeds):
         work = out / f"seed{seed}"

@@ -29,6 +29,7 @@ class Preset:
         epochs: ``trainer.epochs``, a trial's full budget.
         enqueue: the preset's enqueued configurations (run first by the sweeper).
         n_jobs: trials the sweeper runs at once.
+        n_trials: trials of a sweep (the budget the README's sweep spends: n_trials x epochs).
     """
 
     name: str
@@ -39,6 +40,7 @@ class Preset:
     epochs: int
     enqueue: tuple[dict[str, Any], ...] = field(default=())
     n_jobs: int = 1
+    n_trials: int = 1
 
 
 def load_preset(name: str, overrides: Sequence[str] = ()) -> Preset:
@@ -62,10 +64,11 @@ def load_preset(name: str, overrides: Sequence[str] = ()) -> Preset:
         enqueue = OmegaConf.to_container(sweeper.get("enqueue") or [], resolve=True) or []
         epochs = int(cfg.trainer.epochs)
         n_jobs = int(sweeper.get("n_jobs") or 1)
+        n_trials = int(sweeper.get("n_trials") or 1)
     finally:
         GlobalHydra.instance().clear()
     assert isinstance(params, dict) and isinstance(sampler, dict) and isinstance(pruner, dict)
     assert isinstance(enqueue, list)
     return Preset(name, tuple(overrides), parse_search_space({str(k): v for k, v in params.items()}),
                   {str(k): v for k, v in sampler.items()}, {str(k): v for k, v in pruner.items()},
-                  epochs, tuple(dict(e) for e in enqueue), n_jobs)
+                  epochs, tuple(dict(e) for e in enqueue), n_jobs, n_trials)
