@@ -74,8 +74,9 @@ class Composer:
                 return compose("config", overrides=[*overrides, *searchpath_override(path)],
                                return_hydra_config=True)
             except Exception as exc:
+                message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
                 raise SweepRecordError(f"cannot compose the config of {' '.join(overrides)}: "
-                                       f"{type(exc).__name__}: {exc}") from exc
+                                       f"{type(exc).__name__}: {message}") from exc
 
 
 def _choices(cfg: DictConfig) -> dict[str, str]:
@@ -87,8 +88,7 @@ def _choices(cfg: DictConfig) -> dict[str, str]:
 def _job(cfg: DictConfig) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg, resolve=False)
     assert isinstance(data, dict)
-    data.pop("hydra", None)
-    return data
+    return {str(k): v for k, v in data.items() if k != "hydra"}
 
 
 def flat_differences(new: dict[str, Any], old: dict[str, Any], prefix: str = "") -> dict[str, Any]:
