@@ -68,7 +68,10 @@ class Prepared:
         link = best_dir / "experiment" / BEST_FILE
         if link.is_symlink() or link.exists():
             link.unlink()
-        link.symlink_to(Path("..") / BEST_FILE)
+        try:
+            link.symlink_to(Path("..") / BEST_FILE)
+        except OSError:  # no symbolic links here: a copy
+            _write(link, self.best.text)
         for experiment in self.experiments:
             _write(best_dir / "experiment" / f"{_name(experiment.trial)}.yaml", experiment.text)
         return best_dir / BEST_FILE
@@ -88,6 +91,8 @@ def prepare(sweep_dir: str | Path, top: int = 1) -> Prepared:
     sweep = read_sweep(sweep_dir)
     study = open_study(sweep)
     trials = best_trials(sweep, study, top)
+    if len(trials) < top:
+        log.warning("Only %d completed trial(s): --top %d takes them all", len(trials), top)
     best_dir = sweep.path.absolute() / BEST_DIR
     composer = Composer(sweep.searchpath)
     experiments = [Experiment.build(composer, t, _header(sweep, t, rank, best_dir, _name(t)))

@@ -140,7 +140,7 @@ class Experiment:
         base = _job(composer.compose(defaults))
         values = flat_differences(config, base)
         for override in OverridesParser.create().parse_overrides(trial.overrides):
-            key = override.get_key_element()  # swept and fixed values: always spelled out
+            key = override.get_key_element().lstrip("+")  # swept and fixed values: spelled out
             if key not in choices and (value := _lookup(config, key)) is not _ABSENT:
                 values[key] = value
         for key, value in values.items():

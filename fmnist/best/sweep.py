@@ -186,9 +186,11 @@ def best_trials(sweep: Sweep, study: Any, top: int) -> list[Trial]:
     current = {o.get_key_element(): o.get_value_element_as_str()
                for o in OverridesParser.create().parse_overrides(space.fixed)}
     if recorded is not None and recorded != current:
+        changed = sorted(k for k in recorded.keys() | current.keys() if recorded.get(k) != current.get(k))
         raise SweepRecordError(
-            f"{where} was started with the fixed settings {recorded}, {sweep.path / 'multirun.yaml'} "
-            f"has {current}: the sweep directory does not describe this study's trials")
+            f"{where} was started with other fixed settings than {sweep.path / 'multirun.yaml'} "
+            f"holds ({', '.join(f'{k}: {recorded.get(k)} vs {current.get(k)}' for k in changed)}): "
+            "the sweep directory does not describe this study's trials")
     for text in space.fixed:
         _check_override(text, f"{where}, fixed settings")
     sign = -1.0 if study.direction.name == "MAXIMIZE" else 1.0
