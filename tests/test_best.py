@@ -277,3 +277,20 @@ def test_overrides_need_retrain_and_are_checked_first(sweep: tuple[Path, Path], 
     assert "trainer.epoch" in _fails([str(sweep_dir), "--retrain", "trainer.epoch=3"], capsys)
     assert "sets each run's seed" in _fails([str(sweep_dir), "--retrain", "seed=3"], capsys)
     assert files() == before
+
+
+@pytest.mark.parametrize("search", sorted(p.stem for p in (CONF / "hparams_search").glob("*.yaml")))
+def test_a_trial_of_every_shipped_search_composes_back(search: str) -> None:
+    """The search's own files (and the experiment it builds on) are spelled out as group
+    options and values; the file composes to the trial's config (checked inside ``build``)."""
+    from fmnist.best.experiment import Composer, Experiment
+    from fmnist.best.sweep import Trial
+
+    trial = Trial(0, 0.9, None, {"trainer.batch_size": 64},
+                  [f"hparams_search={search}", "trainer.epochs=2"], ["trainer.batch_size=64"])
+    experiment = Experiment.build(Composer([]), trial, ["a comment"])
+    body = yaml.safe_load(experiment.text)
+    assert experiment.text.startswith("# @package _global_\n# a comment\n")
+    assert body["trainer"]["epochs"] == 2 and body["trainer"]["batch_size"] == 64
+    assert not any(k in experiment.text for k in ("_target_", "hparams_search", "/experiment", "hydra"))
+    assert experiment.config["trainer"]["epochs"] == 2
