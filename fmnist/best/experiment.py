@@ -27,10 +27,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from fmnist.best.sweep import SPECIAL_KEYS, SweepRecordError, Trial
 
-__all__ = ["Composer", "Experiment", "flat_differences"]
+__all__ = ["ABSENT", "Composer", "Experiment", "flat_differences", "searchpath_override"]
 
 #: groups whose effect is written out rather than named
 _EXPANDED = ("experiment", "hparams_search")
+#: a key that only the older config has (:func:`flat_differences`), or none at all (:func:`_lookup`)
+ABSENT: Any = type("Absent", (), {"__repr__": lambda self: "ABSENT"})()
 
 
 def _quote(text: str) -> str:
@@ -93,7 +95,7 @@ def _job(cfg: DictConfig) -> dict[str, Any]:
 
 def flat_differences(new: dict[str, Any], old: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Dotted keys of ``new`` whose value differs from ``old`` (mappings compared key by key,
-    anything else as a whole), with ``new``'s values; keys only ``old`` has are ``...: MISSING``.
+    anything else as a whole), with ``new``'s values; keys only ``old`` has map to ``ABSENT``.
 
     >>> flat_differences({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}})
     {'a.c': 2}
@@ -102,7 +104,7 @@ def flat_differences(new: dict[str, Any], old: dict[str, Any], prefix: str = "")
     for key in [*new, *(k for k in old if k not in new)]:
         dotted = f"{prefix}{key}"
         if key not in new:
-            out[dotted] = "MISSING"
+            out[dotted] = ABSENT
         elif isinstance(new[key], dict) and isinstance(old.get(key), dict):
             out.update(flat_differences(new[key], old[key], f"{dotted}."))
         elif key not in old or new[key] != old[key]:
@@ -128,7 +130,6 @@ class Experiment:
     trial: Trial
     text: str
     config: dict[str, Any]
-    defaults: list[str]  #: the group options, as command-line overrides
 
     @classmethod
     def build(cls, composer: Composer, trial: Trial, header: Sequence[str]) -> Experiment:
@@ -136,16 +137,19 @@ class Experiment:
         composed = composer.compose(trial.overrides)
         config, choices = _job(composed), _choices(composed)
         groups = {g: c for g, c in choices.items() if g not in _EXPANDED}
-        defaults = [f"{'' if g in composer.default_groups else '+'}{g}={c}" for g, c in groups.items()]
-        base = _job(composer.compose(defaults))
+        base = _job(composer.compose(  # the same group options and nothing else
+            [f"{'' if g in composer.default_groups else '+'}{g}={c}" for g, c in groups.items()]))
         values = flat_differences(config, base)
         for override in OverridesParser.create().parse_overrides(trial.overrides):
             key = override.get_key_element().lstrip("+")  # swept and fixed values: spelled out
-            if key not in choices and (value := _lookup(config, key)) is not _ABSENT:
+            if key not in choices and (value := _lookup(config, key)) is not ABSENT:
                 values[key] = value
         for key, value in values.items():
-            bad = next((k for k in (*SPECIAL_KEYS, "MISSING") if k in key or value == "MISSING"), None)
-            if bad:
+            if value is ABSENT:
+                raise SweepRecordError(
+                    f"trial {trial.number}: its config has no {key}, which its config groups set: "
+                    "an experiment file cannot remove a key")
+            if any(special in key for special in SPECIAL_KEYS):
                 raise SweepRecordError(
                     f"trial {trial.number}: cannot write {key}={value!r} into an experiment file "
                     "(fmnist.best writes plain values and group options only)")
@@ -155,7 +159,7 @@ class Experiment:
         lines.append("  - _self_")
         body = OmegaConf.to_yaml(OmegaConf.create(_nest(values))) if values else ""
         text = "\n".join(lines) + "\n\n" + body
-        experiment = cls(trial, text, config, defaults)
+        experiment = cls(trial, text, config)
         experiment._verify(composer)
         return experiment
 
@@ -172,14 +176,11 @@ class Experiment:
                 f"config; differences: {', '.join(f'{k}={v!r}' for k, v in list(diff.items())[:5])}")
 
 
-_ABSENT = object()
-
-
 def _lookup(data: dict[str, Any], key: str) -> Any:
-    """The value at a dotted ``key`` of a plain container, or ``_ABSENT``."""
+    """The value at a dotted ``key`` of a plain container, or ``ABSENT``."""
     node: Any = data
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
-            return _ABSENT
+            return ABSENT
         node = node[part]
     return node
