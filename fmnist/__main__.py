@@ -13,6 +13,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from fmnist.errors import our_error
+from fmnist.paths import absolute_environment, absolute_overrides
 from fmnist.quiet import silence_libraries
 
 
@@ -49,6 +50,9 @@ def main() -> None:
     silence_libraries()
     if sys.argv and sys.argv[0].endswith("__main__.py"):
         sys.argv[0] = "fmnist"
+    # relative paths mean the same in every process this one starts (fmnist/paths.py)
+    absolute_environment(os.environ, Path.cwd())
+    sys.argv[1:] = absolute_overrides(sys.argv[1:], Path.cwd())
     _app()
 
 
