@@ -347,6 +347,8 @@ class OptunaSweeper(Sweeper):
         message = f": {outcome.error.splitlines()[-1][:200]}" if outcome.error else ""
         log.info("Trial %d %s value %s | %s | %d/%d trials done%s", number, outcome.state.name,
                  value, best, done, self.n_trials, message)
+        if outcome.state == TrialState.FAIL and outcome.traceback:
+            log.error("Trial %d failed:\n%s", number, outcome.traceback.rstrip())
 
 
 def _check_enqueued(entry: dict[str, Any], space: SearchSpace, index: int) -> dict[str, Any]:
