@@ -81,8 +81,8 @@ def _intermediate(study: Any, trials: list[Any], top_n: int) -> Any:
     if top:
         # drawn worst first (the best on top); listed best first, in one column
         handles, labels = ax.get_legend_handles_labels()
-        rank = {f"T{t.number}": i for i, t in enumerate(top)}
-        pairs = sorted(zip(handles, labels, strict=True), key=lambda hl: rank.get(hl[1], len(top)))
+        order = {f"T{t.number}": i for i, t in enumerate(top)}
+        pairs = sorted(zip(handles, labels, strict=True), key=lambda hl: order.get(hl[1], len(top)))
         ax.legend([h for h, _ in pairs], [lab for _, lab in pairs], fontsize=8, ncol=1,
                   title=f"best first; grey: others ({n_pruned} pruned, x)", title_fontsize=8)
     ax.set_title("Values reported each epoch")

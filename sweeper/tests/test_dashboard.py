@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from hydra_plugins.fmnist_optuna_sweeper.records import dashboard_command
 
 
@@ -27,7 +26,8 @@ def test_dashboard_command(url: str, artifacts: Path | None, command: str) -> No
     (("+optuna.artifact_dir=null",), "{sweep}/optuna_artifacts"),      # fmnist's default
     (("+optuna.artifact_dir={tmp}/store",), "{tmp}/store"),
 ])
-def test_the_printed_command_names_the_apps_artifact_store(sweep, tmp_path: Path, overrides, artifacts) -> None:
+def test_the_printed_command_names_the_apps_artifact_store(sweep, tmp_path: Path, overrides,
+                                                          artifacts) -> None:
     s = sweep("sphere.py", "hydra.sweeper.n_trials=1", *(o.format(tmp=tmp_path) for o in overrides))
     line = next(line for line in s.output.splitlines() if "watch it with: optuna-dashboard" in line)
     expected = f"optuna-dashboard sqlite:///{s.dir}/optuna.db"

@@ -246,6 +246,7 @@ class OptunaSweeper(Sweeper):
     def _artifact_dir(self, sweep_dir: Path) -> Path | None:
         """Where the jobs upload their files for the dashboard, when the app's config has an
         ``optuna.artifact_dir`` (as fmnist's: null = ``<sweep dir>/optuna_artifacts``)."""
+        assert self.config is not None  # set by setup()
         configured = OmegaConf.select(self.config, "optuna.artifact_dir", default=_MISSING)
         if configured is _MISSING:
             return None
