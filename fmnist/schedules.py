@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import keras
+from hydra.utils import get_class
 
 from fmnist.errors import ConfigError
 
-__all__ = ["SGDR", "ConstantLR", "sgdr_learning_rate"]
+__all__ = ["SGDR", "ConstantLR", "optimizer_summary", "sgdr_learning_rate"]
 
 
 def _restart_steps(period_epochs: float, steps_per_epoch: int) -> int:
@@ -58,6 +60,9 @@ class SGDR(keras.callbacks.Callback):
             search over it keeps ``min_lr < max_lr`` by construction.
     """
 
+    #: it sets the optimizer's learning rate itself: the optimizer's own value is not used
+    sets_learning_rate = True
+
     def __init__(
         self,
         max_lr: float,
@@ -98,3 +103,22 @@ class SGDR(keras.callbacks.Callback):
 
 class ConstantLR(keras.callbacks.Callback):
     """The optimizer's own learning rate, unchanged (the ``constant`` schedule)."""
+
+
+def optimizer_summary(optimizer: str, learning_rate: Any, schedule: Mapping[str, Any] | None) -> str:
+    """The optimizer as the log shows it: with its learning rate, or, where the schedule sets
+    the rate itself (a class with ``sets_learning_rate``), with the schedule's numbers instead.
+
+    >>> optimizer_summary("Adam", 0.001, {"_target_": "fmnist.schedules.ConstantLR"})
+    'Adam(learning_rate=0.001)'
+    >>> optimizer_summary("Adamax", 0.002, {"_target_": "fmnist.schedules.SGDR", "max_lr": 0.006,
+    ...                                     "min_lr": 0.001, "T": 10, "T_mul": 1})
+    'Adamax (learning rate set by the schedule: SGDR(max_lr=0.006, min_lr=0.001, T=10, T_mul=1))'
+    """
+    target = (schedule or {}).get("_target_")
+    cls = get_class(str(target)) if target else None
+    if not getattr(cls, "sets_learning_rate", False):
+        return f"{optimizer}(learning_rate={learning_rate})"
+    assert cls is not None and schedule is not None
+    args = ", ".join(f"{k}={v}" for k, v in schedule.items() if not str(k).startswith("_") and v is not None)
+    return f"{optimizer} (learning rate set by the schedule: {cls.__name__}({args}))"

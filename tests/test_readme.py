@@ -87,3 +87,15 @@ def test_the_readme_test_command_passes_as_written_from_a_fresh_copy(tmp_path: P
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "error" not in proc.stdout.splitlines()[-1]
+
+
+def test_the_config_group_table_lists_every_option() -> None:
+    rows = {line.split("|")[1].strip().strip("`"): line.split("|")[2]
+            for line in (REPO / "README.md").read_text().splitlines()
+            if line.startswith("| `") and line.count("|") >= 4}
+    for group in sorted(p for p in (REPO / "conf").iterdir() if p.is_dir() and p.name != "hydra"):
+        if [f.stem for f in group.glob("*.yaml")] == ["default"]:
+            continue  # one option, nothing to choose (trainer: see the knobs table)
+        assert group.name in rows, f"README's config-group table lacks {group.name}"
+        for option in sorted(f.stem for f in group.glob("*.yaml")):
+            assert f"`{option}`" in rows[group.name], f"README: {group.name} lacks {option}"
