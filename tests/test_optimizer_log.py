@@ -12,6 +12,8 @@ from fmnist.schedules import optimizer_summary
     ("plateau", "Adamax(learning_rate=0.002)"),  # starts from the optimizer's rate
     ("sgdr", "Adamax (learning rate set by the schedule: SGDR(max_lr=0.006, min_lr=0.001, T=10, "
              "T_mul=1))"),
+    ("onecycle", "Adamax (learning rate set by the schedule: WarmupCosine(max_lr=0.003, "
+                 "warmup_epochs=2, start_fraction=0.1, final_fraction=0.0))"),
 ])
 def test_the_optimizer_line_names_what_sets_the_learning_rate(compose_cfg, schedule: str,
                                                              expected: str) -> None:
