@@ -102,8 +102,9 @@ def _breakable(name: Any) -> str:
 
 
 def _html_table(frame: pd.DataFrame) -> str:
-    """A table that fits the page: every column shown, long headers and cells wrapped (never
-    a scroll bar hiding columns)."""
+    """A table that fits the page: every column shown (never a scroll bar hiding some); headers
+    break after ``_`` and ``.``, values stay whole, and the last column (the note, a run
+    directory) wraps."""
     if frame.empty:
         return "<p><em>(none)</em></p>"
     frame = frame.map(lambda v: _short(v) if isinstance(v, str) else v)
@@ -115,10 +116,11 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1140px;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:1em 0;max-width:100%}
-th,td{padding:4px 6px;border-bottom:1px solid #ddd;text-align:right;overflow-wrap:anywhere}
-th{font-weight:600;vertical-align:bottom} h1,h2,h3,p,code{overflow-wrap:anywhere}
-td:last-child{white-space:normal;text-align:left;min-width:9em}
+table{border-collapse:collapse;font-size:12px;margin:1em 0;max-width:100%}
+th,td{padding:3px 4px;border-bottom:1px solid #ddd;text-align:right}
+td{white-space:nowrap} th{font-weight:600;vertical-align:bottom}
+h1,h2,h3,p,code{overflow-wrap:anywhere}
+td:last-child{white-space:normal;overflow-wrap:anywhere;text-align:left;min-width:8em}
 th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
 tr.failed td{color:#b00} code{background:#f4f4f4;padding:2px 4px}
 figure{margin:1.5em 0} img{max-width:100%;height:auto;display:block}
