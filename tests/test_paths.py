@@ -61,10 +61,10 @@ def test_the_command_resolves_relative_paths_where_it_starts(tmp_path: Path) -> 
     env = {**os.environ, "FMNIST_DATA_DIR": "../data"}
     proc = subprocess.run([sys.executable, "-m", "fmnist", "data=kaggle", "data.path=x/train.npy",
                            "--cfg", "job", "--resolve"], cwd=here, env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert yaml.safe_load(proc.stdout)["data"]["path"] == str(here / "x" / "train.npy")
     proc = subprocess.run([sys.executable, "-m", "fmnist", "--cfg", "job", "--resolve"], cwd=here,
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert yaml.safe_load(proc.stdout)["data"]["directory"] == str(tmp_path / "data")
