@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
-from hydra.errors import HydraException
+from hydra.errors import CompactHydraException, HydraException
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -57,8 +57,9 @@ __all__ = [
 ]
 
 
-class SearchSpaceError(HydraException, ValueError):
-    """A search-space entry is malformed; the message names the parameter."""
+class SearchSpaceError(CompactHydraException, ValueError):
+    """A search-space entry is malformed; the message names the parameter (printed alone, as
+    :class:`SweepError`)."""
 
 
 class Param(NamedTuple):

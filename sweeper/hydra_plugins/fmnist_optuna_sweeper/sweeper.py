@@ -219,9 +219,10 @@ class OptunaSweeper(Sweeper):
         self.n_trials, self.failures = n_trials, records.Failures(float(o.max_failure_rate))
         self.stop_reason: str | None = None
         log.info("Study %r in %s: %d of %d trials taken; sampler %s; searching %s; %d job(s) at "
-                 "a time (watch it with: optuna-dashboard %s)", study_name, storage.mask_url(url),
+                 "a time (watch it with: %s)", study_name, storage.mask_url(url),
                  self._count(), n_trials, type(study.sampler).__name__,
-                 ", ".join(p.name for p in space.params) or "nothing", o.n_jobs, storage.mask_url(url))
+                 ", ".join(p.name for p in space.params) or "nothing", o.n_jobs,
+                 records.dashboard_command(url, self._artifact_dir(sweep_dir)))
         self.interrupted = threading.Event()
         try:
             if n_jobs == 1:
@@ -241,6 +242,15 @@ class OptunaSweeper(Sweeper):
         reason = self.stop_reason or self.failures.all_failed()
         if reason:
             raise SweepError(reason)
+
+    def _artifact_dir(self, sweep_dir: Path) -> Path | None:
+        """Where the jobs upload their files for the dashboard, when the app's config has an
+        ``optuna.artifact_dir`` (as fmnist's: null = ``<sweep dir>/optuna_artifacts``)."""
+        assert self.config is not None  # set by setup()
+        configured = OmegaConf.select(self.config, "optuna.artifact_dir", default=_MISSING)
+        if configured is _MISSING:
+            return None
+        return Path(str(configured)).absolute() if configured else sweep_dir / "optuna_artifacts"
 
     def _gpus(self, n_jobs: int) -> list[list[str]]:
         """The GPUs of each local worker (``devices``, ``gpus_per_trial``; devices.py)."""
@@ -347,6 +357,8 @@ class OptunaSweeper(Sweeper):
         message = f": {outcome.error.splitlines()[-1][:200]}" if outcome.error else ""
         log.info("Trial %d %s value %s | %s | %d/%d trials done%s", number, outcome.state.name,
                  value, best, done, self.n_trials, message)
+        if outcome.state == TrialState.FAIL and outcome.traceback:
+            log.error("Trial %d failed:\n%s", number, outcome.traceback.rstrip())
 
 
 def _check_enqueued(entry: dict[str, Any], space: SearchSpace, index: int) -> dict[str, Any]:
