@@ -1,7 +1,7 @@
 """The official plugin's config names (``hydra_plugins.hydra_optuna_sweeper.config``), over
-``hydra_plugins.fmnist_optuna_sweeper.config``. Nothing is stored in the ConfigStore here."""
-
-from __future__ import annotations
+``hydra_plugins.fmnist_optuna_sweeper.config``. Nothing is stored in the ConfigStore here.
+(No ``from __future__ import annotations``: Hydra's plugin scan runs this module outside
+``sys.modules``, where a dataclass with postponed annotations fails.)"""
 
 from dataclasses import dataclass
 from typing import Any
