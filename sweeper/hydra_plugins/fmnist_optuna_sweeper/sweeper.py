@@ -283,9 +283,11 @@ class OptunaSweeper(Sweeper):
             log.error("Interrupted (Ctrl-C): no new trial was started, the running ones are "
                       "FAIL; run the same command again to finish the study's %d trials", n_trials)
             raise SystemExit(130)
-        # max_failure_rate 1.0: failures never stop the sweep, nor fail it (official)
-        reason = self.stop_reason or (self.failures.all_failed()
-                                      if float(o.max_failure_rate) < 1.0 else None)
+        reason = self.stop_reason or self.failures.all_failed()
+        if reason and not self.stop_reason and float(o.max_failure_rate) >= 1.0:
+            # failures never stop the sweep nor fail it (the official plugin returns normally)
+            log.error("%s (max_failure_rate=1.0: the sweep ends normally)", reason)
+            reason = None
         if reason:
             raise SweepError(reason)
 
