@@ -202,8 +202,9 @@ def test_failed_trials_are_recorded_and_an_all_failed_sweep_says_so(tmp_path: Pa
     assert "3/3 trials done" in proc.stderr + proc.stdout
     # every trial failed: the sweep says so with the last error, and (max_failure_rate=1.0, as
     # the official plugin) ends normally
-    assert proc.returncode == 0 and "all 3 trials of this sweep failed" in proc.stderr
-    assert message in proc.stderr
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "all 3 trials of this sweep failed" in output
+    assert message in output
 
 
 def test_max_failure_rate_stops_the_sweep(tmp_path: Path) -> None:

@@ -98,7 +98,7 @@ def test_a_sweep_whose_trials_all_fail_at_rate_one_ends_normally(sweep) -> None:
     the log still says that every trial failed, with the last error."""
     s = sweep("sphere.py", "error=true", "hydra.sweeper.max_failure_rate=1.0",
               "hydra.sweeper.n_trials=3")
-    assert "all 3 trials of this sweep failed; last error: RuntimeError: cfg.error is true" in s.proc.stderr
+    assert "all 3 trials of this sweep failed; last error: RuntimeError: cfg.error is true" in s.output
     assert [t.state for t in _study(s).trials] == [TrialState.FAIL] * 3
 
 
