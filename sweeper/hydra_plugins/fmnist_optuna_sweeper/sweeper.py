@@ -258,6 +258,11 @@ class OptunaSweeper(Sweeper):
             bool(o.trial_overrides) if o.trial_overrides is not None else
             OmegaConf.select(self.config, "optuna.trial_id", default=_MISSING) is not _MISSING)
         self.fixed = fixed_params(space)
+        if url == storage.MEMORY and (o.trial_overrides or "NopPruner" not in _target_name(
+                self.pruner_cfg or {"_target_": "NopPruner"})):
+            log.warning("storage null keeps the study in memory, which jobs cannot reach: they "
+                        "get no optuna.* overrides, so they cannot report or be pruned; set "
+                        "hydra.sweeper.storage (e.g. sqlite:///optuna.db) for that")
         self.n_trials, self.failures = n_trials, records.Failures(float(o.max_failure_rate))
         self.stop_reason: str | None = None
         log.info("Study %r in %s: %d of %d trials taken; sampler %s; searching %s; %d job(s) at "
