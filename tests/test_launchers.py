@@ -190,11 +190,13 @@ def test_parallel_local_workers_each_see_their_own_gpus(tmp_path: Path) -> None:
 
 
 def test_ray_runs_two_trials_at_once(tmp_path: Path) -> None:
-    # hydra-ray-launcher pins cloudpickle 2.2.1 (joblib 1.6 needs >= 3): run this test from an
-    # environment that has it (see README, "Scaling out")
+    # the dev extra installs hydra-ray-launcher beside joblib's and submitit's launchers; an
+    # environment without it skips this test. A local Ray instance on loopback only.
     pytest.importorskip("hydra_plugins.hydra_ray_launcher.ray_launcher",
-                        reason="hydra-ray-launcher is not installed")
+                        reason="hydra-ray-launcher is not installed (pip install -e '.[dev]')")
     _sleepy(tmp_path, "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
+            "+hydra.launcher.ray.init._node_ip_address=127.0.0.1",
+            "+hydra.launcher.ray.init.include_dashboard=false",
             "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "seconds=2", "steps=2", *PRUNE)
     trials = _study(tmp_path)
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED,
