@@ -30,7 +30,7 @@ def test_the_printed_command_names_the_apps_artifact_store(sweep, tmp_path: Path
                                                           artifacts) -> None:
     s = sweep("sphere.py", "hydra.sweeper.n_trials=1", *(o.format(tmp=tmp_path) for o in overrides))
     line = next(line for line in s.output.splitlines() if "watch it with: optuna-dashboard" in line)
-    expected = f"optuna-dashboard sqlite:///{s.dir}/optuna.db"
+    expected = f"optuna-dashboard sqlite:///{tmp_path / 'study.db'}"  # the fixture's storage
     if artifacts is not None:
         expected += " --artifact-dir " + artifacts.format(sweep=s.dir, tmp=tmp_path)
     assert line.endswith(f"(watch it with: {expected})"), line
