@@ -2,8 +2,8 @@
 test accuracy: the figure issue 17 is judged by (mean over 3 seeds).
 
 Runs go to ``<out>/seed-<S>/`` (resumable: a seed whose ``metrics.json`` says ``completed`` is
-not trained again). ``--jobs 3`` trains the seeds side by side, one TensorFlow thread pool each
-(small CNNs do not scale across cores; packing them is faster on a 2-core machine).
+not trained again). ``--jobs 3`` trains the seeds side by side
+(small CNNs do not scale across cores).
 
     python bench/tuned_seeds.py --seeds 0 1 2 --jobs 3 --out outputs/tuned_seeds
 """
@@ -34,12 +34,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None,
-                        help="TensorFlow threads per run (default: cores / jobs)")
+                        help="TF_NUM_INTRAOP_THREADS per run (default: TensorFlow's own)")
     parser.add_argument("--out", type=Path, default=Path("outputs/tuned_seeds"))
     parser.add_argument("overrides", nargs="*", help="Hydra overrides on top of the experiment")
     args = parser.parse_args()
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
-    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": "1"}
+    env = dict(os.environ)
+    if args.threads:
+        env["TF_NUM_INTRAOP_THREADS"] = str(args.threads)
     todo = [s for s in args.seeds if _done(args.out / f"seed-{s}") is None]
     running: list[tuple[int, subprocess.Popen[bytes], float]] = []
     while todo or running:

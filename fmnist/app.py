@@ -44,6 +44,7 @@ from fmnist.metrics import (
 from fmnist.precise_bn import PreciseBatchNorm, batch_norm_layers
 from fmnist.predict import write_submission
 from fmnist.pruning import OptunaPruning
+from fmnist.schedules import optimizer_summary
 from fmnist.storage import storage_url
 from fmnist.tracking import record_trial
 from fmnist.train import BestWeights, EpochLogger, fit, make_dataset, predict_probabilities
@@ -206,7 +207,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     )
     log.info("Model %s: %s parameters", model.name, f"{model.count_params():,}")
     optimizer = instantiate(cfg.optim)
-    log.info("Optimizer: %s(learning_rate=%s)", type(optimizer).__name__, cfg.optim.get("learning_rate"))
+    log.info("Optimizer: %s", optimizer_summary(type(optimizer).__name__, cfg.optim.get("learning_rate"),
+                                                 cfg.schedule))
     model.compile(optimizer=optimizer,
                   loss=training_loss(cfg.trainer.get("label_smoothing"), splits.num_classes),
                   metrics=["accuracy"], jit_compile=bool(cfg.trainer.jit_compile))

@@ -337,7 +337,7 @@ def load_fashion_mnist(
     """
     _check_fraction("data.val_fraction", val_fraction)
     check_train_on(train_on)
-    directory = Path(os.path.expanduser(str(directory or DEFAULT_DATA_DIR)))
+    directory = Path(os.path.expanduser(str(directory or DEFAULT_DATA_DIR))).absolute()
     _ensure_files(directory, download, mirrors)
     x_all = read_idx(directory / "train-images-idx3-ubyte.gz")
     y_all = read_idx(directory / "train-labels-idx1-ubyte.gz")

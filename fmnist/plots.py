@@ -31,7 +31,9 @@ def confusion_matrix_figure(
     shown = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1) if normalize else cm
     k = len(class_names)
     size = max(4.5, 0.55 * k + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    # constrained: the rotated class names and the "Predicted label" below them stay inside
+    # the figure at its fixed size
+    fig, ax = plt.subplots(figsize=(size + 1, size), layout="constrained")
     im = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(k), class_names, rotation=60, ha="right")

@@ -47,7 +47,7 @@ def write_submission(
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.writer(f)
+            writer = csv.writer(f, lineterminator="\n")  # csv's default ends lines with \r\n
             header = ["id", "target"] + ([f"p_{v}" for v in class_values] if probabilities else [])
             writer.writerow(header)
             for i, k, row in zip(ids.tolist(), predicted.tolist(), probs, strict=True):
@@ -66,6 +66,9 @@ def predict_run(
     probabilities: bool = False, batch_size: int = 512,
 ) -> Path:
     """Load ``run_dir/model.keras`` and its label mapping, predict ``file``, write the CSV."""
+    from fmnist.quiet import import_tensorflow
+
+    import_tensorflow()  # before Keras: its start-up block stays off stderr
     import keras
 
     import fmnist.augment  # noqa: F401  (registers the custom layers for loading)
@@ -77,7 +80,7 @@ def predict_run(
         if not p.is_file():
             raise DataError(f"{run_dir} is not a finished run directory: {p.name} is missing")
     class_values, _ = load_labels(labels_path)
-    model = keras.saving.load_model(model_path)
+    model = keras.saving.load_model(model_path, compile=False)  # inference only
     expected = tuple(model.input_shape[1:3])
     x, ids = load_prediction_file(file, image_shape=expected)
     n_out = int(model.output_shape[-1])

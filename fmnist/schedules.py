@@ -4,13 +4,16 @@ it) and a one-cycle warmup + cosine decay."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import keras
+from hydra.utils import get_class
 
 from fmnist.errors import ConfigError
 
-__all__ = ["SGDR", "ConstantLR", "WarmupCosine", "sgdr_learning_rate", "warmup_cosine_learning_rate"]
+__all__ = ["SGDR", "ConstantLR", "WarmupCosine", "optimizer_summary", "sgdr_learning_rate",
+           "warmup_cosine_learning_rate"]
 
 
 def _restart_steps(period_epochs: float, steps_per_epoch: int) -> int:
@@ -58,6 +61,9 @@ class SGDR(keras.callbacks.Callback):
         min_lr_fraction: when given (in [0, 1)), ``min_lr = min_lr_fraction * max_lr``, so a
             search over it keeps ``min_lr < max_lr`` by construction.
     """
+
+    #: it sets the optimizer's learning rate itself: the optimizer's own value is not used
+    sets_learning_rate = True
 
     def __init__(
         self,
@@ -133,6 +139,9 @@ class WarmupCosine(keras.callbacks.Callback):
         final_fraction: the last batch's rate as a fraction of ``max_lr`` (in [0, 1)).
     """
 
+    #: it sets the optimizer's learning rate itself: the optimizer's own value is not used
+    sets_learning_rate = True
+
     def __init__(self, max_lr: float, warmup_epochs: float = 1.0, start_fraction: float = 0.0,
                  final_fraction: float = 0.0) -> None:
         super().__init__()
@@ -166,3 +175,22 @@ class WarmupCosine(keras.callbacks.Callback):
     def get_config(self) -> dict[str, Any]:
         return {"max_lr": self.max_lr, "warmup_epochs": self.warmup_epochs,
                 "start_fraction": self.start_fraction, "final_fraction": self.final_fraction}
+
+
+def optimizer_summary(optimizer: str, learning_rate: Any, schedule: Mapping[str, Any] | None) -> str:
+    """The optimizer as the log shows it: with its learning rate, or, where the schedule sets
+    the rate itself (a class with ``sets_learning_rate``), with the schedule's numbers instead.
+
+    >>> optimizer_summary("Adam", 0.001, {"_target_": "fmnist.schedules.ConstantLR"})
+    'Adam(learning_rate=0.001)'
+    >>> optimizer_summary("Adamax", 0.002, {"_target_": "fmnist.schedules.SGDR", "max_lr": 0.006,
+    ...                                     "min_lr": 0.001, "T": 10, "T_mul": 1})
+    'Adamax (learning rate set by the schedule: SGDR(max_lr=0.006, min_lr=0.001, T=10, T_mul=1))'
+    """
+    target = (schedule or {}).get("_target_")
+    cls = get_class(str(target)) if target else None
+    if not getattr(cls, "sets_learning_rate", False):
+        return f"{optimizer}(learning_rate={learning_rate})"
+    assert cls is not None and schedule is not None
+    args = ", ".join(f"{k}={v}" for k, v in schedule.items() if not str(k).startswith("_") and v is not None)
+    return f"{optimizer} (learning rate set by the schedule: {cls.__name__}({args}))"

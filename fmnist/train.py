@@ -89,7 +89,7 @@ class EpochLogger(keras.callbacks.Callback):
         self.rows = []
         if self.path is not None:
             with open(self.path, "w", newline="") as f:
-                csv.writer(f).writerow(HISTORY_COLUMNS)
+                csv.writer(f, lineterminator="\n").writerow(HISTORY_COLUMNS)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._start = time.perf_counter()
@@ -102,7 +102,7 @@ class EpochLogger(keras.callbacks.Callback):
         self.rows.append(row)
         if self.path is not None:
             with open(self.path, "a", newline="") as f:
-                csv.writer(f).writerow([row[k] for k in HISTORY_COLUMNS])
+                csv.writer(f, lineterminator="\n").writerow([row[k] for k in HISTORY_COLUMNS])
 
 
 class BestWeights(keras.callbacks.Callback):

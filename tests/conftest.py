@@ -15,7 +15,10 @@ import fmnist  # noqa: F401  (environment for TensorFlow / Keras)
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
-DATA_DIR = Path(os.environ.get("FMNIST_DATA_DIR", REPO.parent / "shared" / "data" / "fashion-mnist"))
+# absolute: the tests start fmnist in subprocesses from temporary directories, where the
+# README's relative FMNIST_DATA_DIR=../shared/data/fashion-mnist would name nothing
+DATA_DIR = Path(os.environ.get("FMNIST_DATA_DIR",
+                               REPO.parent / "shared" / "data" / "fashion-mnist")).absolute()
 os.environ["FMNIST_DATA_DIR"] = str(DATA_DIR)
 
 #: Overrides that shrink any job to seconds.

@@ -36,7 +36,7 @@ def test_help_from_another_directory_is_ours(tmp_path: Path) -> None:
     proc = _fmnist("--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("fmnist: train and sweep")
-    for text in ("model: brief, deeper, resnet152, vgg16", "trainer.epochs=5", "Examples:",
+    for text in ("model: brief, convnet, deeper, resnet152, vgg16", "trainer.epochs=5", "Examples:",
                  "fmnist -m model=brief,deeper optim=adam,adamax", "outputs/sweeps/"):
         assert text in proc.stdout
     assert "powered by Hydra" not in proc.stdout and "__main__" not in proc.stdout

@@ -15,15 +15,14 @@ from pathlib import Path
 import optuna
 import pytest
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
-from hydra.errors import HydraException
 from hydra_plugins.fmnist_optuna_sweeper.launching import (
     IN_PROCESS,
     LAUNCHER,
     SUBPROCESS,
-    LaunchError,
     capacity_warning,
     choose_mode,
     launcher_slots,
+    sequential_warning,
 )
 from optuna.trial import TrialState
 
@@ -78,6 +77,7 @@ class _InProcessLauncher(BasicLauncher):
         (BasicLauncher(), 1, IN_PROCESS),
         (BasicLauncher(), 2, SUBPROCESS),
         (_InProcessLauncher(), 1, IN_PROCESS),
+        (_InProcessLauncher(), 3, IN_PROCESS),  # one job after another (sequential_warning)
         (joblib_launcher.JoblibLauncher(n_jobs=2), 1, IN_PROCESS),
         (joblib_launcher.JoblibLauncher(n_jobs=2), 4, LAUNCHER),
     ],
@@ -86,11 +86,12 @@ def test_how_jobs_run(launcher: object, n_jobs: int, mode: str) -> None:
     assert choose_mode(launcher, n_jobs) == mode
 
 
-def test_an_in_process_launcher_cannot_run_parallel_jobs() -> None:
-    # by name: Hydra's plugin scan may have imported the module again (another class object)
-    with pytest.raises(HydraException, match=r"n_jobs=3 needs a launcher that runs jobs outside") as e:
-        choose_mode(_InProcessLauncher(), 3)
-    assert type(e.value).__name__ == LaunchError.__name__
+def test_basic_launcher_without_a_way_to_start_the_app_runs_jobs_in_process() -> None:
+    """Official semantics: n_jobs > 1 from pytest or a notebook runs the jobs one after another
+    in the sweep's process; the warning says how to run them at once."""
+    assert choose_mode(BasicLauncher(), 2, can_start_app=False) == IN_PROCESS
+    assert "hydra.sweeper.worker_command" in sequential_warning(BasicLauncher(), 2)
+    assert "runs jobs inside this process" in sequential_warning(_InProcessLauncher(), 3)
 
 
 @pytest.mark.parametrize(
@@ -189,11 +190,13 @@ def test_parallel_local_workers_each_see_their_own_gpus(tmp_path: Path) -> None:
 
 
 def test_ray_runs_two_trials_at_once(tmp_path: Path) -> None:
-    # hydra-ray-launcher pins cloudpickle 2.2.1 (joblib 1.6 needs >= 3): run this test from an
-    # environment that has it (see README, "Scaling out")
+    # the dev extra installs hydra-ray-launcher beside joblib's and submitit's launchers; an
+    # environment without it skips this test. A local Ray instance on loopback only.
     pytest.importorskip("hydra_plugins.hydra_ray_launcher.ray_launcher",
-                        reason="hydra-ray-launcher is not installed")
+                        reason="hydra-ray-launcher is not installed (pip install -e '.[dev]')")
     _sleepy(tmp_path, "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=2",
+            "+hydra.launcher.ray.init._node_ip_address=127.0.0.1",
+            "+hydra.launcher.ray.init.include_dashboard=false",
             "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "seconds=2", "steps=2", *PRUNE)
     trials = _study(tmp_path)
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED,

@@ -211,7 +211,7 @@ def test_real_sweep_and_multirun_reports_screenshots(data_dir, tmp_path: Path) -
     shots.mkdir(parents=True, exist_ok=True)
     tiny = ["data.train_size=300", "data.eval_size=200", "trainer.epochs=2", "trainer.batch_size=32"]
     sweep = run_module(
-        "fmnist", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=12",
+        "fmnist", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=12", "hydra.sweeper.n_jobs=1",
         f"hydra.sweeper.storage=sqlite:///{tmp_path / 'optuna.db'}", "hydra.sweeper.study_name=cont",
         "optim.learning_rate=tag(log, interval(1e-4, 1e-1))", "model.dropout_conv2=interval(0.0, 0.5)",
         "model=deeper", "+hydra.sweeper.pruner._target_=optuna.pruners.MedianPruner",

@@ -113,6 +113,10 @@ def open_study(sweep: Sweep) -> Any:
 
     url = storage.normalise_url(storage_url(sweep.storage))
     where = f"study {sweep.study_name!r} in {storage.mask_url(url)}"
+    if url == storage.MEMORY:
+        raise SweepRecordError(f"cannot read {where}: the sweep ran with hydra.sweeper.storage=null, "
+                               "which keeps its study in memory only; sweep again with a storage "
+                               "(e.g. hydra.sweeper.storage=sqlite:///outputs/optuna.db)")
     file = (url[len("sqlite:///"):] if url.startswith("sqlite:///")
             else str(journal.journal_path(url)) if journal.is_journal(url) else None)
     if file is not None and not Path(file).is_file():

@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from fmnist.errors import FmnistError
 
-__all__ = ["HISTORY_COLUMNS", "Run", "SummaryError", "collect_runs", "find_run_dirs", "read_run"]
+__all__ = ["HISTORY_COLUMNS", "Run", "SummaryError", "collect_runs", "find_run_dirs", "label_prefixes",
+           "read_run", "run_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -199,18 +200,45 @@ def _unique_names(runs: list[Run], several_roots: bool) -> None:
         seen[run.name] = seen.get(run.name, 0) + 1
         if seen[run.name] > 1:
             run.name = f"{run.name}~{seen[run.name]}"
-    trial = [r.metrics.get("trial_number") for r in runs]
-    last = [Path(r.name).name for r in runs]
-    if all(isinstance(t, int) for t in trial) and len(set(trial)) == len(trial):
-        labels = [f"T{t}" for t in trial]
-    elif len(set(last)) == len(last):
-        labels = last
-    elif all(len(r.name) <= 8 for r in runs):  # e.g. sw/3 and mr/3 in a combined summary
-        labels = [r.name for r in runs]
-    else:
-        labels = [f"#{i}" for i in range(len(runs))]
-    for run, label in zip(runs, labels, strict=True):
-        run.label = label if len(label) <= 8 else label[-8:]
+    for run, label in zip(runs, run_labels(runs), strict=True):
+        run.label = label
+
+
+def _own_label(run: Run) -> str:
+    """A run's label within its sweep: ``T<trial number>`` in an Optuna study, else its job
+    directory's name (the job number), at most 8 characters."""
+    trial = run.metrics.get("trial_number")
+    label = f"T{trial}" if isinstance(trial, int) else run.path.name
+    return label if len(label) <= 8 else label[-8:]
+
+
+def run_labels(runs: Sequence[Run]) -> list[str]:
+    """Short, stable labels for plots and tables: each run's own label (``T6``, ``3``); when
+    the runs come from several sweep directories and those labels repeat, prefixed with a
+    letter per directory in the order met (``A:T6``, ``B:3``), so that a run keeps its number
+    (see :func:`label_prefixes`)."""
+    own = [_own_label(r) for r in runs]
+    if len(set(own)) == len(own):
+        return own
+    letters: dict[Path, str] = {}
+    for run in runs:
+        letters.setdefault(run.path.parent, _letter(len(letters)))
+    return [f"{letters[r.path.parent]}:{label}" for r, label in zip(runs, own, strict=True)]
+
+
+def _letter(index: int) -> str:
+    """A, B, ..., Z, AA, AB, ..."""
+    text = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        text = chr(ord("A") + rest) + text
+    return text
+
+
+def label_prefixes(runs: Sequence[Run]) -> dict[str, Path]:
+    """The directory each label prefix stands for (``{"A": .../sweeps/cont}``), if any."""
+    return {r.label.split(":", 1)[0]: r.path.parent for r in runs if ":" in r.label}
 
 
 def collect_runs(paths: Sequence[str | Path], progress: bool = True) -> list[Run]:

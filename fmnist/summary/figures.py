@@ -142,7 +142,8 @@ def _curves_figure(ranked: Sequence[Run], style: _Style, keys: Sequence[str],
     pairs = sorted(zip(handles, labels, strict=True), key=lambda hl: rank.get(hl[1], 0))
     handles, labels = [h for h, _ in pairs], [lab for _, lab in pairs]
     if handles:
-        axes[-1].legend(handles, labels, fontsize=8, loc="best", ncol=2 if len(labels) > 4 else 1,
+        # one column, so that the entries read top to bottom in the order the title says
+        axes[-1].legend(handles, labels, fontsize=8, loc="best", ncol=1,
                         title="best first" + (f" (+{faded} grey)" if faded else ""),
                         title_fontsize=8)
     _param_table(fig.add_subplot(grid[1, :]), shown_top, keys, style.colours, objective, values)

@@ -15,11 +15,12 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from fmnist.summary.collect import Run, collect_runs
+from fmnist.summary.collect import Run, collect_runs, label_prefixes
 from fmnist.summary.figures import write_run_figures, write_study_figures
 from fmnist.summary.tables import (
     compact,
     compact_groups,
+    factor_table,
     group_table,
     objectives_of,
     runs_table,
@@ -114,21 +115,34 @@ def _image(path: Path, title: str) -> str:
             f"<figcaption>{html.escape(title)}</figcaption></figure>")
 
 
+#: where a long column name may break: after ``_`` and ``.`` (a zero-width space)
+_BREAK = "\u200b"
+
+
+def _breakable(name: Any) -> str:
+    return str(name).replace("_", "_" + _BREAK).replace(".", "." + _BREAK)
+
+
 def _html_table(frame: pd.DataFrame) -> str:
+    """A table that fits the page: every column shown (never a scroll bar hiding some); headers
+    break after ``_`` and ``.``, values stay whole, and the last column (the note, a run
+    directory) wraps."""
     if frame.empty:
         return "<p><em>(none)</em></p>"
     frame = frame.map(lambda v: _short(v) if isinstance(v, str) else v)
+    frame = frame.rename(columns=_breakable)
     table = frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
                           classes="table", border=0, escape=True)
-    return f'<div class="scroll">{table}</div>'
+    return table
 
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1140px;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}
-th,td{padding:4px 7px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
-td:last-child{white-space:normal;text-align:left;min-width:9em}
-.scroll{overflow-x:auto}
+table{border-collapse:collapse;font-size:12px;margin:1em 0;max-width:100%}
+th,td{padding:3px 4px;border-bottom:1px solid #ddd;text-align:right}
+td{white-space:nowrap} th{font-weight:600;vertical-align:bottom}
+h1,h2,h3,p,code{overflow-wrap:anywhere}
+td:last-child{white-space:normal;overflow-wrap:anywhere;text-align:left;min-width:8em}
 th{background:#f4f4f4} td:first-child,th:first-child{text-align:left}
 tr.failed td{color:#b00} code{background:#f4f4f4;padding:2px 4px}
 figure{margin:1.5em 0} img{max-width:100%;height:auto;display:block}
@@ -164,9 +178,11 @@ def summarize(paths: Sequence[str | Path], output: str | Path | None = None, top
     objective = objectives[0]
     table = runs_table(runs, objective)
     groups = group_table(runs)
+    factors = factor_table(runs)
     study, study_note = load_study_of(runs)
-    full = {"runs": table, "groups": groups}
-    shown = {"runs": compact(table, runs), "groups": compact_groups(groups)}
+    full = {"runs": table, "factors": factors, "groups": groups}
+    shown = {"runs": compact(table, runs), "factors": compact_groups(factors),
+             "groups": compact_groups(groups)}
     if study is not None:
         for name, frame in study_tables(study, objectives).items():
             full[name] = shown[name] = frame
@@ -181,11 +197,18 @@ def summarize(paths: Sequence[str | Path], output: str | Path | None = None, top
 
     counts = table["status"].value_counts().to_dict()
     overview = ", ".join(f"{n} {status}" for status, n in counts.items())
+    prefixes = label_prefixes(runs)
+    legend = ("; labels: " + ", ".join(f"{k} = <code>{html.escape(str(v))}</code>"
+                                        for k, v in prefixes.items())) if prefixes else ""
     sections = [("Runs", f"<p>{len(runs)} runs: {html.escape(overview)}. Sorted by "
-                 f"<code>{html.escape(objective)}</code>; ★ marks the best. Every column is in "
-                 "<code>runs.csv</code>.</p>" + _html_table(shown["runs"]))]
-    if not groups.empty:
-        sections.append(("By categorical choice (metrics over completed runs: mean ± std)",
+                 f"<code>{html.escape(objective)}</code>; ★ marks the best{legend}. Every column "
+                 "is in <code>runs.csv</code>.</p>" + _html_table(shown["runs"]))]
+    if not factors.empty:
+        sections.append(("By factor (each option over the completed runs that have it: mean ± std)",
+                         _html_table(shown["factors"])))
+    if not groups.empty and len(groups.columns) and (groups["runs"] > 1).any() and \
+            factors["factor"].nunique() > 1:
+        sections.append(("By combination (metrics over completed runs: mean ± std)",
                          _html_table(shown["groups"])))
     if study is not None:
         study_html = "".join(f"<h3>{name.replace('study_', '').title()}</h3>{_html_table(frame)}"

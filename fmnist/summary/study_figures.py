@@ -79,8 +79,12 @@ def _intermediate(study: Any, trials: list[Any], top_n: int) -> Any:
     ax.grid(alpha=0.3)
     n_pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in trials)
     if top:
-        ax.legend(fontsize=8, ncol=2, title=f"best first; grey: others ({n_pruned} pruned, x)",
-                  title_fontsize=8)
+        # drawn worst first (the best on top); listed best first, in one column
+        handles, labels = ax.get_legend_handles_labels()
+        order = {f"T{t.number}": i for i, t in enumerate(top)}
+        pairs = sorted(zip(handles, labels, strict=True), key=lambda hl: order.get(hl[1], len(top)))
+        ax.legend([h for h, _ in pairs], [lab for _, lab in pairs], fontsize=8, ncol=1,
+                  title=f"best first; grey: others ({n_pruned} pruned, x)", title_fontsize=8)
     ax.set_title("Values reported each epoch")
     return fig
 

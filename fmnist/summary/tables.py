@@ -14,8 +14,8 @@ import pandas as pd
 from fmnist.metrics import flatten
 from fmnist.summary.collect import Run
 
-__all__ = ["categorical_keys", "compact", "compact_groups", "group_table", "objective_of", "objectives_of",
-           "runs_table", "short_value", "study_tables", "swept_keys"]
+__all__ = ["categorical_keys", "compact", "compact_groups", "factor_table", "group_table", "objective_of",
+           "objectives_of", "runs_table", "short_names", "short_value", "study_tables", "swept_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,19 @@ def runs_table(runs: Sequence[Run], objective: str | None = None) -> pd.DataFram
     return table
 
 
+def short_names(keys: Sequence[str], reserved: Sequence[str] = ()) -> dict[str, str]:
+    """Column names for swept keys: the last part (``model.dropout_conv2`` -> ``dropout_conv2``)
+    where that names one key and no other column (``trainer.epochs`` stays, beside ``epochs``).
+
+    >>> short_names(["optim.learning_rate", "trainer.epochs"], reserved=["epochs"])
+    {'optim.learning_rate': 'learning_rate'}
+    """
+    last = [k.split(".")[-1] for k in keys]
+    taken = {str(c) for c in reserved} - set(keys)
+    return {k: name for k, name in zip(keys, last, strict=True)
+            if k != name and last.count(name) == 1 and name not in taken}
+
+
 def compact(table: pd.DataFrame, runs: Sequence[Run]) -> pd.DataFrame:
     """The columns a page shows: run (★ on the best), swept values (4 significant digits), status,
     epochs, the objectives, validation / test accuracy, test F1, note."""
@@ -139,11 +152,10 @@ def compact(table: pd.DataFrame, runs: Sequence[Run]) -> pd.DataFrame:
     out = table[[c for c in wanted if c in table]].copy()
     out["label"] = [f"{label} {best}".strip() for label, best in zip(out["label"], table["best"],
                                                                    strict=True)]
-    out = out.rename(columns={"label": "run", **{k: k.split(".")[-1] for k in keys
-                                                 if sum(x.split(".")[-1] == k.split(".")[-1]
-                                                        for x in keys) == 1}})
-    for column in out.columns:
-        if column in keys or column in {k.split(".")[-1] for k in keys}:
+    out = out.rename(columns={"label": "run", **short_names(keys, reserved=out.columns)})
+    for column, key in zip(out.columns, table[[c for c in wanted if c in table]].columns,
+                           strict=True):
+        if key in keys:
             out[column] = out[column].map(short_value)
     out["note"] = out["note"].fillna("").map(lambda n: n if len(n) <= 80 else n[:77] + "...")
     return out
@@ -186,6 +198,40 @@ def group_table(runs: Sequence[Run], repeat_key: str = "seed") -> pd.DataFrame:
         out[f"{metric}_mean"] = grouped[metric].mean()
         out[f"{metric}_std"] = grouped[metric].std()
     return out.sort_values("val_accuracy_mean", ascending=False, na_position="last").reset_index()
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation of the finite values (std NaN for fewer than two)."""
+    finite = [v for v in values if isinstance(v, int | float) and math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    return float(np.mean(finite)), float(np.std(finite, ddof=1)) if len(finite) > 1 else math.nan
+
+
+def factor_table(runs: Sequence[Run], repeat_key: str = "seed") -> pd.DataFrame:
+    """One row per option of each factor (each categorical key, see :func:`categorical_keys`):
+    the runs that have that option, how many completed, were pruned or failed, and mean / std
+    of validation and test accuracy and test F1 over the completed ones. For a grid
+    ``model=brief,deeper optim=adam,adamax``: model=brief and model=deeper over two runs each,
+    then optim=adam and optim=adamax. Empty when nothing was chosen from a set."""
+    rows = []
+    for key in categorical_keys(runs, exclude=(repeat_key,)):
+        options = sorted({r.value(key) for r in runs}, key=lambda v: (not _is_number(v), _sort_key(v)))
+        for option in options:
+            members = [r for r in runs if r.value(key) == option]
+            completed = [r for r in members if r.status == "completed"]
+            row: dict[str, Any] = {"factor": key, "option": option, "runs": len(members),
+                                   **{status: sum(r.status == status for r in members)
+                                      for status in ("completed", "pruned", "failed")}}
+            for split, name in (("val", "accuracy"), ("test", "accuracy"), ("test", "f1_macro")):
+                mean, std = _mean_std([r.metric(split, name) for r in completed])
+                row[f"{split}_{name}_mean"], row[f"{split}_{name}_std"] = mean, std
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _sort_key(value: str) -> Any:
+    return float(value) if _is_number(value) else value
 
 
 def _metric_names(study: Any) -> list[str]:

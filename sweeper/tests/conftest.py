@@ -24,11 +24,15 @@ class Sweep:
 
 @pytest.fixture
 def sweep(tmp_path: Path):
-    """sweep(app, *overrides, check=True, python_args=()) -> Sweep, run with -W error."""
+    """sweep(app, *overrides, check=True, python_args=()) -> Sweep, run with -W error; the
+    study is kept in ``<tmp_path>/study.db`` unless ``hydra.sweeper.storage`` is given
+    (``storage: null`` keeps nothing, so a test could not read the trials back)."""
 
     def run(app: str, *overrides: str, check: bool = True, python_args: tuple[str, ...] = ("-W", "error"),
             cwd: Path = EXAMPLE) -> Sweep:
         sweep_dir = tmp_path / "sweep"
+        if not any(o.startswith("hydra.sweeper.storage=") for o in overrides):
+            overrides = (f"hydra.sweeper.storage=sqlite:///{tmp_path / 'study.db'}", *overrides)
         proc = subprocess.run(
             [sys.executable, *python_args, str(EXAMPLE / app), "-m", f"hydra.sweep.dir={sweep_dir}",
              *overrides], cwd=cwd, capture_output=True, text=True, timeout=300)

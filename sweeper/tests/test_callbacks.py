@@ -47,6 +47,8 @@ def test_non_numeric_value_fails_the_trial() -> None:
 
 def test_exceptions_fail_and_pruning_prunes() -> None:
     failed = _outcome(_ret(ValueError("alpha must be >= 0, got alpha=-3"), JobStatus.FAILED))
-    assert failed == {"state": "FAIL", "error": "ValueError: alpha must be >= 0, got alpha=-3"}
+    assert failed == {"state": "FAIL", "error": "ValueError: alpha must be >= 0, got alpha=-3",
+                      # an exception without frames (as one that crossed processes): its last line
+                      "traceback": "ValueError: alpha must be >= 0, got alpha=-3\n"}
     pruned = _outcome(_ret(optuna.TrialPruned("pruned at epoch 2"), JobStatus.FAILED))
     assert pruned == {"state": "PRUNED", "error": "pruned at epoch 2"}

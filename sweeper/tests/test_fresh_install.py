@@ -48,3 +48,27 @@ def test_fresh_install_sweeps_with_four_samplers(tmp_path: Path) -> None:
             assert results["best_value"] == 0 and results["best_params"] == {"+x": 1, "+y": -2}
         else:
             assert results["best_value"] < 10, name
+
+
+@pytest.mark.slow
+def test_plain_editable_install_is_found_by_hydra_under_both_class_paths(tmp_path: Path) -> None:
+    """``pip install -e ./sweeper`` (setuptools' default editable mode): Hydra's plugin scan
+    finds the sweeper, under its own class path and the official one."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "-e", str(SWEEPER)],
+                             capture_output=True, text=True, timeout=900)
+    assert install.returncode == 0, install.stderr[-3000:]
+    (tmp_path / "app.py").write_text(APP)
+    for target in ("hydra_plugins.fmnist_optuna_sweeper.sweeper.OptunaSweeper",
+                   "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"):
+        sweep_dir = tmp_path / target.split(".")[1]
+        proc = subprocess.run(
+            [str(python), "-W", "error", "app.py", "-m", "hydra/sweeper=optuna",
+             f"hydra.sweeper._target_={target}", "hydra.sweeper.n_trials=3", "hydra.sweeper.n_jobs=1",
+             f"hydra.sweep.dir={sweep_dir}", "+x=interval(-5.0, 5.0)", "+y=interval(-5.0, 5.0)"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, f"{target}: {proc.stderr[-3000:]}"
+        results = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+        assert results["states"] == {"COMPLETE": 3} and results["storage"] == "memory"

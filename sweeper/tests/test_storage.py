@@ -19,9 +19,14 @@ def test_resolve(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     m = _storage()
     url, name = m.resolve(None, None, tmp_path / "s")
-    assert url == f"sqlite:///{tmp_path / 's' / 'optuna.db'}" and name.startswith("study-")
+    assert url == m.MEMORY and name.startswith("study-")  # storage null: in memory
     assert m.resolve(None, None, tmp_path / "s")[1] != name  # a fresh study each time
-    assert m.resolve(None, "a", tmp_path / "s") == (url, "a")
+    assert m.resolve(None, "a", tmp_path / "s") == (m.MEMORY, "a")
+    # jobs in other processes: a new SQLite file in the sweep directory for each sweep
+    first = m.resolve(None, "a", tmp_path / "s", in_process=False)
+    assert first[0].startswith(f"sqlite:///{tmp_path / 's' / 'optuna-'}") and first[1] == "a"
+    assert m.resolve(None, "a", tmp_path / "s", in_process=False)[0] != first[0]
+    assert isinstance(m.make_storage(m.MEMORY), optuna.storages.InMemoryStorage)
     assert m.resolve("postgresql://u:p@h/db", "a", tmp_path) == ("postgresql://u:p@h/db", "a")
     assert m.resolve("sqlite:///x.db", None, tmp_path)[1].startswith("study-")
     assert m.resolve("sqlite:///out/x.db", "a", tmp_path)[0] == f"sqlite:///{tmp_path / 'out' / 'x.db'}"

@@ -11,17 +11,21 @@ import logging
 import math
 import os
 import signal
+import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
+import hydra
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-__all__ = ["PARENT_ENV", "RESULT_FILE", "JobEndSignal", "JobResultWriter",
-           "outcome_from_job_return", "stop_with_parent"]
+__all__ = ["PARENT_ENV", "RESULT_FILE", "JobEndSignal", "JobErrorLog", "JobResultWriter",
+           "job_traceback", "log_to_job_files", "main_file", "outcome_from_job_return",
+           "stop_with_parent"]
 
 RESULT_FILE = "optuna_result.json"
 #: the sweep's process id, in the environment of the jobs it starts
@@ -48,8 +52,9 @@ def stop_with_parent(parent: int, interval: float = 1.0, grace: float = 30.0) ->
     return thread
 
 
-def outcome_from_job_return(ret: JobReturn) -> dict[str, Any]:
-    """``{'state': 'COMPLETE'|'PRUNED'|'FAIL', 'values': [...], 'error': str}``."""
+def outcome_from_job_return(ret: JobReturn, main_file: str | None = None) -> dict[str, Any]:
+    """``{'state': 'COMPLETE'|'PRUNED'|'FAIL', 'values': [...], 'error': str}``; a failed job's
+    also has its ``traceback`` (:func:`job_traceback`)."""
     if ret.status == JobStatus.COMPLETED:
         value = ret.return_value
         values = list(value) if isinstance(value, list | tuple) else [value]
@@ -63,7 +68,71 @@ def outcome_from_job_return(ret: JobReturn) -> dict[str, Any]:
     exc = ret._return_value
     if type(exc).__name__ == "TrialPruned":
         return {"state": "PRUNED", "error": str(exc)}
-    return {"state": "FAIL", "error": f"{type(exc).__name__}: {exc}"}
+    return {"state": "FAIL", "error": f"{type(exc).__name__}: {exc}",
+            "traceback": job_traceback(exc, main_file)}
+
+
+_HYDRA_DIR = os.path.dirname(os.path.abspath(hydra.__file__)) + os.sep
+#: the file name cloudpickle gives code it pickled by value (the app's ``__main__`` module,
+#: shipped to a launcher's job)
+_DYNAMIC_CODE = "<dynamic-code>"
+
+
+def main_file() -> str | None:
+    """The app's script (``__main__``) of this process, if it has one."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    return os.path.abspath(path) if path else None
+
+
+def _name_dynamic_code(te: traceback.TracebackException | None, main_file: str) -> None:
+    """Give the frames of code shipped by value their file (and so their source line) back."""
+    while te is not None:
+        for i, frame in enumerate(te.stack):
+            if frame.filename == _DYNAMIC_CODE:
+                te.stack[i] = traceback.FrameSummary(main_file, frame.lineno, frame.name)
+        te = te.__cause__ or te.__context__
+
+
+def job_traceback(exc: BaseException, main_file: str | None = None) -> str:
+    """The traceback of a job's exception from the task function down (Hydra's own frames
+    above it left out, as Hydra does; all of them with ``HYDRA_FULL_ERROR=1``): the file and
+    line where the objective failed. Frames of the app's ``__main__`` that a launcher shipped
+    by value get ``main_file`` back. An exception that crossed a process boundary has lost its
+    frames; then only its last line."""
+    tb = exc.__traceback__
+    if os.environ.get("HYDRA_FULL_ERROR") != "1":
+        while tb is not None and tb.tb_next is not None and os.path.abspath(
+                tb.tb_frame.f_code.co_filename).startswith(_HYDRA_DIR):
+            tb = tb.tb_next
+    te = traceback.TracebackException(type(exc), exc, tb)
+    if main_file:
+        _name_dynamic_code(te, main_file)
+    return "".join(te.format())
+
+
+def log_to_job_files(ret: JobReturn, main_file: str | None = None) -> None:
+    """Write a failed job's traceback to the job's log files (the file handlers that Hydra's
+    ``job_logging`` set up for it, e.g. ``<job dir>/<app>.log``; the sweep prints it on its
+    console). Call while the job's logging is in force (``on_job_end``)."""
+    outcome = outcome_from_job_return(ret, main_file)
+    if outcome["state"] != "FAIL" or not outcome.get("traceback"):
+        return
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "The job failed:\n%s",
+                            (outcome["traceback"].rstrip(),), None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
+class JobErrorLog(Callback):
+    """Writes a failed job's traceback to its log file (:func:`log_to_job_files`). The sweep
+    adds it to the callbacks of its launcher, so it runs wherever that runs the job."""
+
+    def __init__(self) -> None:
+        self.main_file = main_file()  # the sweep's app, for frames shipped by value
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        log_to_job_files(job_return, self.main_file)
 
 
 class JobResultWriter(Callback):
@@ -73,6 +142,7 @@ class JobResultWriter(Callback):
             stop_with_parent(int(parent))
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        log_to_job_files(job_return)
         _write_json(Path(config.hydra.runtime.output_dir) / RESULT_FILE,
                     outcome_from_job_return(job_return))
 
@@ -87,10 +157,11 @@ class JobEndSignal(Callback):
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
+        self.main_file = main_file()  # the sweep's app, for frames shipped by value
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         _write_json(Path(self.directory) / f"{config.hydra.job.num}.json",
-                    {**outcome_from_job_return(job_return),
+                    {**outcome_from_job_return(job_return, self.main_file),
                      "output_dir": str(config.hydra.runtime.output_dir)})
 
 

@@ -7,15 +7,61 @@ names: ``hydra/sweeper/sampler=tpe|random|cmaes|nsgaii|motpe|qmc|grid|gp|brutefo
 ``hydra/sweeper/pruner=nop|median|percentile|successive_halving|hyperband|threshold|wilcoxon``.
 A sampler or pruner option left ``null`` takes Optuna's own default (Optuna 4.3+ deprecates
 passing some of them, e.g. ``consider_prior``; the defaults are those of the official plugin).
+
+The official plugin's public names (``Direction``, ``DistributionType``,
+``DistributionConfig``, ``*SamplerConfig``) are also importable from
+``hydra_plugins.hydra_optuna_sweeper.config``, this package's official face.
 """
 
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, NoReturn
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-__all__ = ["PRUNERS", "SAMPLERS", "OptunaSweeperConf"]
+__all__ = ["PRUNERS", "SAMPLERS", "Direction", "DistributionConfig", "DistributionType",
+           "OptunaSweeperConf", "motpe_removed"]
+
+
+class DistributionType(Enum):
+    """The ``type`` of an entry of the deprecated ``search_space``."""
+
+    int = 1
+    float = 2
+    categorical = 3
+
+
+class Direction(Enum):
+    """``hydra.sweeper.direction`` (also plain strings ``minimize``/``maximize``)."""
+
+    minimize = 1
+    maximize = 2
+
+
+@dataclass
+class DistributionConfig:
+    """One entry of the deprecated ``search_space`` (as in the official plugin)."""
+
+    # int, float or categorical
+    type: DistributionType
+    # the values of a categorical distribution (str, int, float, bool)
+    choices: list[Any] | None = None
+    # the bounds of an int or float distribution
+    low: float | None = None
+    high: float | None = None
+    # sample in the log domain (int or float)
+    log: bool = False
+    # the discretisation step (int or float)
+    step: float | None = None
+
+
+def motpe_removed(*args: Any, **kwargs: Any) -> NoReturn:
+    """``hydra/sweeper/sampler=motpe`` on Optuna >= 4, as the official plugin's current line
+    answers it."""
+    raise ValueError("The 'motpe' sampler was removed in Optuna 4.0. Use "
+                     "'hydra/sweeper/sampler=tpe' instead. TPESampler now handles multi-objective "
+                     "optimization.")
 
 
 # ----------------------------------------------------------------------------- samplers
@@ -42,14 +88,9 @@ class TPESamplerConf(SamplerConf):
 
 @dataclass
 class MOTPESamplerConf(SamplerConf):
-    # Optuna 4 removed MOTPESampler: TPESampler handles several objectives itself
-    _target_: str = "optuna.samplers.TPESampler"
-    seed: int | None = None
-    consider_prior: bool | None = None
-    prior_weight: float | None = None
-    consider_magic_clip: bool | None = None
-    consider_endpoints: bool | None = None
-    n_startup_trials: int = 10
+    # Optuna 4 removed MOTPESampler: an error that says to use tpe (the official plugin's
+    # current line; its 1.3 line needs optuna < 3)
+    _target_: str = "hydra_plugins.fmnist_optuna_sweeper.config.motpe_removed"
 
 
 @dataclass
@@ -100,8 +141,11 @@ class QMCSamplerConf(SamplerConf):
 class GPSamplerConf(SamplerConf):
     _target_: str = "optuna.samplers.GPSampler"
     seed: int | None = None
+    independent_sampler: Any = None
     n_startup_trials: int = 10
     deterministic_objective: bool = False
+    constraints_func: Any = None
+    warn_independent_sampling: bool = True
 
 
 @dataclass
@@ -202,16 +246,31 @@ class OptunaSweeperConf:
     _recursive_: bool = False
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "nop"}])
 
+    # the sampling algorithm: hydra/sweeper/sampler=tpe|random|cmaes|... or a node with _target_
     sampler: Any = MISSING
+    # the pruner (jobs report intermediate values): hydra/sweeper/pruner=nop|median|...
     pruner: Any = MISSING
+    # minimize or maximize, or a list of them for several objectives
     direction: Any = "minimize"
+    # null: a fresh study that is not kept (in memory; a new SQLite file in the sweep
+    # directory when jobs run in other processes); a URL (sqlite:///, postgresql://,
+    # journal://) keeps the study there and resumes it by study_name
     storage: str | None = None
+    # the study's name; null: a new unique name
     study_name: str | None = None
+    # trials in the study (all states but WAITING count)
     n_trials: int = 20
-    n_jobs: int = 1
+    # trials at a time: with Hydra's basic launcher, each job in a new process of the app when
+    # it can be started again (worker_command), else one after another in this process; with
+    # other launchers, n_jobs jobs in flight through them
+    n_jobs: int = 2
+    # the largest fraction of this sweep's trials that may fail before it stops (1.0: never)
     max_failure_rate: float = 0.0
+    # the search space: config key -> override value (interval, range, choice, tag(log, ...))
     params: dict[str, Any] | None = None
+    # a function (cfg, trial) -> None that suggests more parameters: module.function
     custom_search_space: str | None = None
+    # deprecated (official 1.1 form): key -> {type, low, high, log, step, choices}
     search_space: dict[str, Any] | None = None
     enqueue: list[Any] = field(default_factory=list)
     retry_failed: int = 0

@@ -2,15 +2,19 @@
 
 * ``n_jobs == 1``: each job goes through the configured launcher, one at a time (with Hydra's
   basic launcher, in the sweep's own process).
-* ``n_jobs > 1`` with Hydra's basic launcher: each job runs as a subprocess of this machine.
+* ``n_jobs > 1`` with Hydra's basic launcher: each job runs as a subprocess of this machine
+  when the app can be started again (``worker_command``, or this process was started as the
+  app); else (pytest, a notebook, Hydra's test runner) one job after another in this process,
+  as the official plugin runs them, with a warning.
 * ``n_jobs > 1`` with any other launcher (joblib, submitit local or SLURM, Ray, RQ): ``n_jobs``
   worker threads each hand ONE job at a time to the launcher (``workers.ThroughLauncher``:
   ``launch([job])`` in a thread, back as soon as the job signals its end), tell its outcome
   and claim the next trial at once: there is no batch barrier, so a slow trial never holds
   back the others.
-* A launcher that runs its jobs inside this process (a subclass of the basic launcher), or
-  one whose ``launch()`` sets up and tears down a cluster per call (Ray's AWS launcher),
-  cannot run several at once: the sweep stops at setup and says so, rather than bypass it.
+* A launcher that runs its jobs inside this process (a subclass of the basic launcher) runs
+  them one after another, with a warning; one whose ``launch()`` sets up and tears down a
+  cluster per call (Ray's AWS launcher) cannot run several at once: the sweep stops at setup
+  and says so, rather than bypass it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 
 __all__ = ["IN_PROCESS", "LAUNCHER", "SUBPROCESS", "LaunchError", "capacity_warning",
-           "choose_mode", "launcher_slots", "prepare"]
+           "choose_mode", "is_basic", "launcher_slots", "prepare", "sequential_warning"]
 
 #: launchers that cannot take one job per call from several threads, and why
 _NOT_DRIVABLE = {
@@ -52,26 +56,39 @@ def _name(launcher: Any) -> str:
     return _names(launcher)[0]
 
 
-def choose_mode(launcher: Any, n_jobs: int) -> str:
-    """How the sweep's jobs run (see the module docstring); raises ``LaunchError`` for a
-    launcher that cannot run ``n_jobs`` jobs at once."""
+def is_basic(launcher: Any) -> bool:
+    """Hydra's basic launcher itself (not a subclass)."""
+    return _name(launcher) == _BASIC
+
+
+def choose_mode(launcher: Any, n_jobs: int, can_start_app: bool = True) -> str:
+    """How the sweep's jobs run (see the module docstring); ``can_start_app``: a worker
+    command is known. Raises ``LaunchError`` for a launcher that cannot run ``n_jobs`` jobs
+    at once."""
     if n_jobs <= 1:
         return IN_PROCESS
     if _name(launcher) == _BASIC:
-        return SUBPROCESS
+        return SUBPROCESS if can_start_app else IN_PROCESS
     if _name(launcher) in _NOT_DRIVABLE:
         raise LaunchError(
             f"hydra.sweeper.n_jobs={n_jobs} hands one job at a time to the launcher from each of "
             f"{n_jobs} threads, which {_name(launcher)} cannot take: {_NOT_DRIVABLE[_name(launcher)]}; "
             f"or set hydra.sweeper.n_jobs=1")
     if _BASIC in _names(launcher):
-        raise LaunchError(
-            f"hydra.sweeper.n_jobs={n_jobs} needs a launcher that runs jobs outside the sweep's "
-            f"process, but {_name(launcher)} runs them inside it, one at a time; set "
-            f"hydra.sweeper.n_jobs=1, or use hydra/launcher=basic (jobs as subprocesses), "
-            f"joblib, submitit_local, submitit_slurm or ray"
-        )
+        return IN_PROCESS  # it runs jobs inside this process, one at a time
     return LAUNCHER
+
+
+def sequential_warning(launcher: Any, n_jobs: int) -> str:
+    """Why ``n_jobs > 1`` runs one job at a time, and how to run them at once."""
+    if is_basic(launcher):
+        return (f"hydra.sweeper.n_jobs={n_jobs}: this process was not started as the app (pytest, a "
+                f"notebook, Hydra's test runner?), so the jobs run one after another in it, as the "
+                f"official plugin runs them; to run {n_jobs} at once set hydra.sweeper.worker_command "
+                f"(e.g. [python, -m, my_app]) or use a parallel launcher (joblib, submitit_local)")
+    return (f"hydra.sweeper.n_jobs={n_jobs}: {_name(launcher)} runs jobs inside this process, so "
+            f"they run one after another; to run {n_jobs} at once use hydra/launcher=basic with "
+            f"hydra.sweeper.worker_command, joblib, submitit_local, submitit_slurm or ray")
 
 
 def launcher_slots(launcher: Any, cpu_count: int | None = None) -> int | None:

@@ -6,25 +6,43 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra_plugins.fmnist_optuna_sweeper import journal
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+from hydra_plugins.fmnist_optuna_sweeper.storage import mask_url
 from hydra_plugins.fmnist_optuna_sweeper.workers import Outcome
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-__all__ = ["RESULTS_FILE", "SETTINGS_ATTR", "Failures", "check_settings", "run_metrics", "tell",
-           "write_results"]
+__all__ = ["RESULTS_FILE", "SETTINGS_ATTR", "Failures", "check_settings", "dashboard_command",
+           "run_metrics", "tell", "write_results"]
 
 log = logging.getLogger(__name__)
 
 RESULTS_FILE = "optimization_results.yaml"
 #: study user attribute: the fixed overrides the study was started with
 SETTINGS_ATTR = "fixed_overrides"
+
+
+def dashboard_command(url: str, artifact_dir: Path | None = None) -> str:
+    """The ``optuna-dashboard`` command that shows the study: its storage (password masked; a
+    journal file by its plain path, the dashboard's form) and, where the jobs upload files to
+    an Optuna artifact store, ``--artifact-dir`` (without it the trial pages show no files).
+
+    >>> dashboard_command("sqlite:///o.db", Path("/s/optuna_artifacts"))
+    'optuna-dashboard sqlite:///o.db --artifact-dir /s/optuna_artifacts'
+    """
+    target = str(journal.journal_path(url)) if journal.is_journal(url) else mask_url(url)
+    words = ["optuna-dashboard", shlex.quote(target)]
+    if artifact_dir is not None:
+        words += ["--artifact-dir", shlex.quote(str(artifact_dir))]
+    return " ".join(words)
 
 
 def run_metrics(run_dir: Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
-from hydra.errors import HydraException
+from hydra.errors import CompactHydraException, HydraException
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -51,14 +51,16 @@ __all__ = [
     "active",
     "distribution_from_config",
     "distribution_from_override",
+    "fixed_params",
     "grid_values",
     "parse_search_space",
     "suggest",
 ]
 
 
-class SearchSpaceError(HydraException, ValueError):
-    """A search-space entry is malformed; the message names the parameter."""
+class SearchSpaceError(CompactHydraException, ValueError):
+    """A search-space entry is malformed; the message names the parameter (printed alone, as
+    :class:`SweepError`)."""
 
 
 class Param(NamedTuple):
@@ -226,6 +228,21 @@ def parse_search_space(
                     f"before it (searched so far: {[p.name for p in searched]})")
         searched.append(Param(name, key, distribution, when))
     return SearchSpace(searched, fixed)
+
+
+def fixed_params(space: SearchSpace) -> dict[str, str]:
+    """The fixed overrides as ``{key: value text}``, as the official plugin records them in
+    each trial's ``user_attrs``.
+
+    >>> fixed_params(parse_search_space({}, ["y=0", "+z=a b"]))
+    {'y': '0', '+z': 'a b'}
+    """
+    parser = OverridesParser.create()
+    out = {}
+    for text in space.fixed:
+        override = parser.parse_override(text)
+        out[override.get_key_element()] = override.get_value_element_as_str()
+    return out
 
 
 def active(param: Param, values: Mapping[str, Any]) -> bool:

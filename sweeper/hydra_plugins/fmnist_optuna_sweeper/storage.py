@@ -4,9 +4,11 @@ database errors), the study lock that keeps ``n_trials`` exact across workers, h
 =====================  ====================  =================================================
 ``storage``            ``study_name``        study
 =====================  ====================  =================================================
-null                   null                  a fresh study in ``<sweep dir>/optuna.db``
-null                   ``NAME``              ``NAME`` in ``<sweep dir>/optuna.db`` (same sweep
-                                             dir: resumed)
+null                   any                   a fresh study that is not kept, as in the official
+                                             plugin: in memory when every job runs in the
+                                             sweep's process, else in a new SQLite file
+                                             ``<sweep dir>/optuna-<time>-<hex>.db`` (jobs in
+                                             other processes must reach it)
 ``URL``                null                  a fresh study (a new unique name) in ``URL``
 ``URL``                ``NAME``              ``NAME`` in ``URL``: created, or resumed
 =====================  ====================  =================================================
@@ -38,6 +40,7 @@ from hydra_plugins.fmnist_optuna_sweeper import journal
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 
 __all__ = [
+    "MEMORY",
     "STORAGE_ENV",
     "StudyLock",
     "check_study_name",
@@ -58,6 +61,8 @@ T = TypeVar("T")
 #: command line or an override (those reach ``ps``, logs and the run directories' YAML files);
 #: jobs receive the masked URL in ``optuna.storage`` and take the real one from here
 STORAGE_ENV = "OPTUNA_SWEEPER_STORAGE"
+#: the "URL" of a study in this process's memory (``storage: null`` with jobs run in process)
+MEMORY = "memory"
 #: database messages worth a retry (a busy or unreachable server, a concurrent create)
 _TRANSIENT = re.compile(r"locked|busy|timeout|timed out|could not connect|connection|already exists|"
                         r"terminat|deadlock|too many clients|starting up", re.IGNORECASE)
@@ -73,22 +78,25 @@ def quiet() -> Iterator[None]:
         yield
 
 
-def resolve(storage: str | None, study_name: str | None, sweep_dir: Path) -> tuple[str, str]:
-    """The storage URL and study name a sweep uses (see the module's table). A relative SQLite
-    path (``sqlite:///outputs/optuna.db``) is made absolute, so that jobs find the same file
+def resolve(storage: str | None, study_name: str | None, sweep_dir: Path,
+            in_process: bool = True) -> tuple[str, str]:
+    """The storage URL and study name a sweep uses (see the module's table); ``in_process``:
+    every job runs in the sweep's process. A relative SQLite path
+    (``sqlite:///outputs/optuna.db``) is made absolute, so that jobs find the same file
     wherever they run; its directory is created."""
     url = storage
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if url and journal.is_journal(url):  # absolute, for jobs that start elsewhere
         path = journal.journal_path(url)
         path.parent.mkdir(parents=True, exist_ok=True)
         url = f"{journal.SCHEME}{path}"
     if not url:
-        url = f"sqlite:///{(sweep_dir / 'optuna.db').absolute()}"
+        url = MEMORY if in_process else f"sqlite:///{(sweep_dir / f'optuna-{stamp}.db').absolute()}"
     if url.startswith("sqlite:///") and url[len("sqlite:///"):] not in ("", ":memory:"):
         path = Path(url[len("sqlite:///"):]).absolute()
         path.parent.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{path}"
-    name = study_name or f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    name = study_name or f"study-{stamp}"
     return str(url), str(name)
 
 
@@ -128,7 +136,10 @@ def normalise_url(url: str) -> str:
 def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None,
                  retry_failed: int = 0) -> optuna.storages.BaseStorage:
     """An RDB storage; with heartbeats (``heartbeat_interval`` seconds) a trial whose sweep
-    died is found stale after ``grace_period`` (default: twice the interval)."""
+    died is found stale after ``grace_period`` (default: twice the interval). ``MEMORY``: an
+    in-memory storage (no heartbeats: nothing outlives the sweep)."""
+    if url == MEMORY:
+        return optuna.storages.InMemoryStorage()
     kwargs: dict[str, Any] = {}
     if heartbeat_interval:
         kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}

@@ -8,22 +8,27 @@ heartbeats), ``workers`` (how a job runs), ``records`` (tell, results, settings)
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib.util
 import inspect
 import logging
 import os
 import sys
 import threading
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import optuna
+from hydra._internal.deprecation_warning import deprecation_warning
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from hydra.utils import get_class, get_method, instantiate
-from hydra_plugins.fmnist_optuna_sweeper import launching, records, storage, workers
+from hydra.utils import get_method, get_object, instantiate
+from hydra_plugins.fmnist_optuna_sweeper import launching, records, stale, storage, workers
+from hydra_plugins.fmnist_optuna_sweeper.config import OptunaSweeperConf
 from hydra_plugins.fmnist_optuna_sweeper.devices import DeviceError, assign_devices, visible_gpus
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 from hydra_plugins.fmnist_optuna_sweeper.search_space import (
@@ -31,6 +36,7 @@ from hydra_plugins.fmnist_optuna_sweeper.search_space import (
     SearchSpaceError,
     active,
     distribution_from_config,
+    fixed_params,
     grid_values,
     parse_search_space,
     suggest,
@@ -38,10 +44,15 @@ from hydra_plugins.fmnist_optuna_sweeper.search_space import (
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from optuna.trial import TrialState
 
-__all__ = ["OptunaSweeper", "SweepError", "build"]
+__all__ = ["OptunaSweeper", "SweepError", "build", "warn_search_space"]
 
 log = logging.getLogger(__name__)
 _MISSING = object()
+#: samplers whose optional packages Optuna imports only while sampling: checked before the
+#: sweep creates a trial. class name -> (module, extra of this distribution)
+_NEEDS = {"CmaEsSampler": [("cmaes", "cmaes")], "GPSampler": [("torch", "gp"), ("scipy", "gp")],
+          "QMCSampler": [("scipy", "qmc")]}
+_UPGRADE = "https://hydra.cc/docs/upgrades/1.1_to_1.2/changes_to_sweeper_config/"
 
 
 def build(node: Any, what: str, **kwargs: Any) -> Any:
@@ -58,9 +69,15 @@ def build(node: Any, what: str, **kwargs: Any) -> Any:
             f"'override hydra/sweeper/{what}: NAME' in the defaults list (or "
             f"hydra/sweeper/{what}=NAME on the command line), or give _target_")
     try:
-        params = inspect.signature(get_class(str(target))).parameters
+        built = get_object(str(target))
+        params = inspect.signature(built).parameters
     except Exception as exc:
         raise SweepError(f"hydra.sweeper.{what}._target_={target}: {exc}") from exc
+    for module, extra in _NEEDS.get(getattr(built, "__name__", ""), []):
+        if importlib.util.find_spec(module) is None:
+            raise SweepError(
+                f"hydra.sweeper.{what} {target} needs the package {module!r}, which is not "
+                f"installed: pip install \"fmnist-optuna-sweeper[{extra}]\" (or pip install {module})")
     spec = {k: v for k, v in spec.items()
             if not (v is None and k in params and params[k].default is not inspect.Parameter.empty)}
     try:
@@ -71,6 +88,15 @@ def build(node: Any, what: str, **kwargs: Any) -> Any:
                 f"switch, use 'override hydra/sweeper/{what}: NAME')"
                 if "unexpected keyword" in str(exc) else "")
         raise SweepError(f"cannot build hydra.sweeper.{what} {target}: {exc}{hint}") from exc
+
+
+def _target_name(node: Any) -> str:
+    """The sampler's class path: from its config, or of an object passed in Python (a
+    ``functools.partial`` of ``GridSampler`` included)."""
+    if isinstance(node, DictConfig | dict):
+        return str(node.get("_target_") or "")
+    func = node.func if isinstance(node, functools.partial) else type(node)
+    return f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', '')}"
 
 
 def _extender(path: str | None) -> Any:
@@ -90,8 +116,13 @@ class OptunaSweeper(Sweeper):
     """See the module docstring and ``config.OptunaSweeperConf`` for the options."""
 
     def __init__(self, **options: Any) -> None:
-        self.options = OmegaConf.create({k: v for k, v in options.items()
-                                         if k not in ("_target_", "sampler", "pruner")})
+        # options left out (a sweeper built in Python) take the config's defaults
+        defaults = OmegaConf.structured(OptunaSweeperConf)
+        given = {k: v for k, v in options.items() if k not in ("_target_", "sampler", "pruner")}
+        self.options = OmegaConf.create({
+            **{k: defaults[k] for k in defaults if k not in ("_target_", "_recursive_", "defaults",
+                                                             "sampler", "pruner")},
+            **given})
         self.sampler_cfg, self.pruner_cfg = options.get("sampler"), options.get("pruner")
         self.config: DictConfig | None = None
         self.extender = _extender(self.options.custom_search_space)
@@ -115,9 +146,9 @@ class OptunaSweeper(Sweeper):
         if o.retry_failed and not o.heartbeat_interval:
             raise SweepError("hydra.sweeper.retry_failed needs heartbeats to find dead trials: set "
                              "hydra.sweeper.heartbeat_interval (seconds)")
-        if (o.retry_failed or o.accept_changed_settings) and not o.study_name:
+        if (o.retry_failed or o.accept_changed_settings) and not (o.study_name and o.storage):
             raise SweepError("retry_failed and accept_changed_settings act on an earlier sweep of the "
-                             "same study: set hydra.sweeper.study_name (and storage) to resume it")
+                             "same study: set hydra.sweeper.study_name and storage to resume it")
         if o.study_name is not None:
             storage.check_study_name(str(o.study_name))
         direction = o.direction
@@ -131,8 +162,9 @@ class OptunaSweeper(Sweeper):
 
     def _search_space(self, arguments: list[str]) -> SearchSpace:
         o = self.options
+        warn_search_space(o.search_space, o.params)
         params = OmegaConf.to_container(o.params, resolve=True) if o.params else {}
-        if o.search_space and not o.params:  # the official plugin's deprecated form
+        if o.search_space and o.params is None:  # the official plugin's deprecated form
             space = OmegaConf.to_container(o.search_space, resolve=True)
             assert isinstance(space, dict)
             base = parse_search_space({}, arguments)
@@ -161,7 +193,7 @@ class OptunaSweeper(Sweeper):
         space = self._search_space(arguments)
         n_trials = int(o.n_trials)
         grid = None
-        target = str((self.sampler_cfg or {}).get("_target_") or "")
+        target = _target_name(self.sampler_cfg)
         if target.endswith(("GridSampler", "BruteForceSampler")):
             grid = grid_values(space)
             size = 1
@@ -176,10 +208,18 @@ class OptunaSweeper(Sweeper):
         pruner = build(self.pruner_cfg, "pruner")
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
         n_jobs = int(o.n_jobs)
-        mode = launching.choose_mode(self.launcher, n_jobs)  # a launcher we cannot drive: stop
+        command = None
+        if n_jobs > 1 and launching.is_basic(self.launcher):
+            # not started as the app (and no worker_command): the official sequential jobs
+            with contextlib.suppress(SweepError):
+                command = workers.worker_command(o.worker_command, self.task_function.__module__)
+        mode = launching.choose_mode(self.launcher, n_jobs, command is not None)
+        if n_jobs > 1 and mode == launching.IN_PROCESS:
+            log.warning(launching.sequential_warning(self.launcher, n_jobs))
+            n_jobs = 1
         launches: list[workers.Launch] = [workers.InProcess(self.launcher)] * n_jobs
-        if mode == launching.SUBPROCESS:  # a wrong worker command is an error now, not n failed trials
-            command = workers.worker_command(o.worker_command, self.task_function.__module__)
+        if mode == launching.SUBPROCESS:
+            assert command is not None
             launches = [workers.Subprocess(command, self.config, sweep_dir, gpus=gpus)
                         for gpus in self._gpus(n_jobs)]
         elif mode == launching.LAUNCHER:
@@ -191,7 +231,8 @@ class OptunaSweeper(Sweeper):
         enqueued = [_check_enqueued(dict(OmegaConf.to_container(entry, resolve=True))  # type: ignore[arg-type]
                                     if isinstance(entry, DictConfig) else dict(entry), space, i)
                     for i, entry in enumerate(o.enqueue or [])]
-        url, study_name = storage.resolve(o.storage, o.study_name, sweep_dir)
+        url, study_name = storage.resolve(o.storage, o.study_name, sweep_dir,
+                                          in_process=mode == launching.IN_PROCESS)
         url = storage.normalise_url(url)
         # the real URL reaches jobs through the environment only; every copy of the config that
         # is saved or handed on shows it masked
@@ -206,22 +247,30 @@ class OptunaSweeper(Sweeper):
         self.lock = storage.StudyLock(url, study_name, store)
         with self.lock(), storage.quiet():
             if o.heartbeat_interval:
-                optuna.storages.fail_stale_trials(study)
+                stale.fail_dead_trials(study, float(o.grace_period or 2 * o.heartbeat_interval))
             for entry in enqueued:
                 study.enqueue_trial(entry, skip_if_exists=True)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         self.study, self.store, self.url, self.space = study, store, url, space
         # null: pass the trial's whereabouts when the app's config has a place for them
-        self.trial_overrides = (bool(o.trial_overrides) if o.trial_overrides is not None else
-                                OmegaConf.select(self.config, "optuna.trial_id", default=_MISSING)
-                                is not _MISSING)
+        self.trial_overrides = url != storage.MEMORY and (
+            bool(o.trial_overrides) if o.trial_overrides is not None else
+            OmegaConf.select(self.config, "optuna.trial_id", default=_MISSING) is not _MISSING)
+        self.fixed = fixed_params(space)
+        if url == storage.MEMORY and (o.trial_overrides or "NopPruner" not in _target_name(
+                self.pruner_cfg or {"_target_": "NopPruner"})):
+            log.warning("storage null keeps the study in memory, which jobs cannot reach: they "
+                        "get no optuna.* overrides, so they cannot report or be pruned; set "
+                        "hydra.sweeper.storage (e.g. sqlite:///optuna.db) for that")
         self.n_trials, self.failures = n_trials, records.Failures(float(o.max_failure_rate))
         self.stop_reason: str | None = None
         log.info("Study %r in %s: %d of %d trials taken; sampler %s; searching %s; %d job(s) at "
-                 "a time (watch it with: optuna-dashboard %s)", study_name, storage.mask_url(url),
+                 "a time%s", study_name, storage.mask_url(url),
                  self._count(), n_trials, type(study.sampler).__name__,
-                 ", ".join(p.name for p in space.params) or "nothing", o.n_jobs, storage.mask_url(url))
+                 ", ".join(p.name for p in space.params) or "nothing", n_jobs,
+                 "" if url == storage.MEMORY else
+                 f" (watch it with: {records.dashboard_command(url, self._artifact_dir(sweep_dir))})")
         self.interrupted = threading.Event()
         try:
             if n_jobs == 1:
@@ -234,13 +283,27 @@ class OptunaSweeper(Sweeper):
             if isinstance(launches[0], workers.ThroughLauncher):
                 launches[0].close()  # launches whose jobs ended but whose launch() goes on
         records.write_results(sweep_dir / records.RESULTS_FILE, study, storage.mask_url(url))
+        _log_best(study)
         if self.interrupted.is_set():
             log.error("Interrupted (Ctrl-C): no new trial was started, the running ones are "
                       "FAIL; run the same command again to finish the study's %d trials", n_trials)
             raise SystemExit(130)
         reason = self.stop_reason or self.failures.all_failed()
+        if reason and not self.stop_reason and float(o.max_failure_rate) >= 1.0:
+            # failures never stop the sweep nor fail it (the official plugin returns normally)
+            log.error("%s (max_failure_rate=1.0: the sweep ends normally)", reason)
+            reason = None
         if reason:
             raise SweepError(reason)
+
+    def _artifact_dir(self, sweep_dir: Path) -> Path | None:
+        """Where the jobs upload their files for the dashboard, when the app's config has an
+        ``optuna.artifact_dir`` (as fmnist's: null = ``<sweep dir>/optuna_artifacts``)."""
+        assert self.config is not None  # set by setup()
+        configured = OmegaConf.select(self.config, "optuna.artifact_dir", default=_MISSING)
+        if configured is _MISSING:
+            return None
+        return Path(str(configured)).absolute() if configured else sweep_dir / "optuna_artifacts"
 
     def _gpus(self, n_jobs: int) -> list[list[str]]:
         """The GPUs of each local worker (``devices``, ``gpus_per_trial``; devices.py)."""
@@ -276,7 +339,8 @@ class OptunaSweeper(Sweeper):
                     future.result()
 
     def _count(self) -> int:
-        return sum(1 for t in self.study.get_trials(deepcopy=False) if t.state != TrialState.WAITING)
+        return sum(1 for t in self.study.get_trials(deepcopy=False)
+                   if t.state != TrialState.WAITING and not stale.never_started(t))
 
     def _claim(self) -> optuna.Trial | None:
         """The next trial with its parameters (an enqueued one first), or None when done."""
@@ -285,12 +349,23 @@ class OptunaSweeper(Sweeper):
                 return None
             with storage.quiet():
                 trial = self.study.ask(self.space.distributions)
-                values = dict(trial.params)
-                for param in self.space.conditional:
-                    if active(param, values):
-                        values[param.name] = suggest(trial, param)
-                if self.extender is not None:
-                    self.extender(self.config, trial)
+            try:  # a trial whose sampling failed is failed now, not left RUNNING
+                with storage.quiet():
+                    values = dict(trial.params)
+                    for param in self.space.conditional:
+                        if active(param, values):
+                            values[param.name] = suggest(trial, param)
+                    for key, value in self.fixed.items():  # as the official plugin records them
+                        trial.set_user_attr(key, value)
+                    if self.extender is not None:
+                        self.extender(self.config, trial)
+                overlap = sorted(trial.params.keys() & self.fixed.keys())
+                if overlap:
+                    raise ValueError("Overlapping fixed parameters and search space parameters "
+                                     f"found! Overlapping parameters: {overlap}")
+            except BaseException as exc:
+                stale.fail_unstarted(self.study, trial._trial_id, f"{type(exc).__name__}: {exc}")
+                raise
             return trial
 
     def _job_overrides(self, trial: optuna.Trial) -> list[str]:
@@ -347,6 +422,36 @@ class OptunaSweeper(Sweeper):
         message = f": {outcome.error.splitlines()[-1][:200]}" if outcome.error else ""
         log.info("Trial %d %s value %s | %s | %d/%d trials done%s", number, outcome.state.name,
                  value, best, done, self.n_trials, message)
+        if outcome.state == TrialState.FAIL and outcome.traceback:
+            log.error("Trial %d failed:\n%s", number, outcome.traceback.rstrip())
+
+
+def warn_search_space(search_space: Any, params: Any) -> None:
+    """The official plugin's warnings for the deprecated ``search_space``."""
+    if search_space is None:
+        return
+    if params is not None:
+        warnings.warn("Both hydra.sweeper.params and hydra.sweeper.search_space are configured."
+                      f"\nHydra will use hydra.sweeper.params for defining search space.\n{_UPGRADE}",
+                      stacklevel=2)
+    else:
+        deprecation_warning(
+            "`hydra.sweeper.search_space` is deprecated and will be removed in the next major "
+            f"release.\nPlease configure with `hydra.sweeper.params`.\n{_UPGRADE}\n")
+
+
+def _log_best(study: optuna.Study) -> None:
+    """The official plugin's closing log lines."""
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not complete:
+        log.info("No trial completed")
+    elif len(study.directions) == 1:
+        log.info("Best parameters: %s", study.best_trial.params)
+        log.info("Best value: %s", study.best_trial.value)
+    else:
+        log.info("Number of Pareto solutions: %d", len(study.best_trials))
+        for t in study.best_trials:
+            log.info("    Values: %s, Params: %s", t.values, t.params)
 
 
 def _check_enqueued(entry: dict[str, Any], space: SearchSpace, index: int) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from hydra_plugins.fmnist_optuna_sweeper.callbacks import (
     PARENT_ENV,
     RESULT_FILE,
     JobEndSignal,
+    JobErrorLog,
     outcome_from_job_return,
 )
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
@@ -54,12 +55,14 @@ class Outcome:
     ``sys.modules``, where dataclasses with postponed annotations fail.)"""
 
     def __init__(self, state: TrialState, values: list[float] | None = None,
-                 error: str | None = None) -> None:
+                 error: str | None = None, traceback: str | None = None) -> None:
         self.state, self.values, self.error = state, values, error
+        self.traceback = traceback  # of a failed job: where it raised (file and line)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Outcome:
-        return cls(TrialState[data["state"]], data.get("values"), data.get("error"))
+        return cls(TrialState[data["state"]], data.get("values"), data.get("error"),
+                   data.get("traceback"))
 
     def __repr__(self) -> str:
         return f"Outcome({self.state.name}, values={self.values}, error={self.error!r})"
@@ -83,11 +86,21 @@ def format_value(value: Any) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _add_callback(launcher: Any, callback: Any) -> None:
+    """Add ``callback`` to those the launcher runs with each job (Hydra ships the sweep
+    process's callbacks, pickled, with jobs that run elsewhere), once."""
+    callbacks = getattr(getattr(launcher, "hydra_context", None), "callbacks", None)
+    if callbacks is not None and not any(type(c) is type(callback) for c in callbacks.callbacks):
+        callbacks.callbacks.append(callback)
+
+
 class InProcess:
-    """One job through the Hydra launcher of this process (the basic launcher runs it here)."""
+    """One job through the Hydra launcher of this process (the basic launcher runs it here).
+    A failed job's traceback goes to its log file (``callbacks.JobErrorLog``)."""
 
     def __init__(self, launcher: Any) -> None:
         self.launcher = launcher
+        _add_callback(launcher, JobErrorLog())
 
     def __call__(self, trial: Any, overrides: list[str]) -> tuple[Outcome, Path | None]:
         ret = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)[0]
@@ -108,9 +121,7 @@ class ThroughLauncher:
         self.inner, self.signals, self.poll = InProcess(launcher), signals, poll
         self._threads: list[threading.Thread] = []
         self._guard = threading.Lock()
-        callbacks = getattr(getattr(launcher, "hydra_context", None), "callbacks", None)
-        if callbacks is not None and not any(isinstance(c, JobEndSignal) for c in callbacks.callbacks):
-            callbacks.callbacks.append(JobEndSignal(str(signals)))
+        _add_callback(launcher, JobEndSignal(str(signals)))
 
     def __call__(self, trial: Any, overrides: list[str]) -> tuple[Outcome, Path | None]:
         signal_file = self.signals / f"{trial.number}.json"
@@ -129,11 +140,14 @@ class ThroughLauncher:
         thread.start()
         while True:
             try:
-                return result.result(timeout=self.poll)
+                returned = result.result(timeout=self.poll)
             except FutureTimeout:
-                if signal_file.exists():
-                    data = json.loads(signal_file.read_text())
-                    return Outcome.from_dict(data), Path(data["output_dir"])
+                returned = None
+            if signal_file.exists():  # the job's own account, with its traceback's frames
+                data = json.loads(signal_file.read_text())
+                return Outcome.from_dict(data), Path(data["output_dir"])
+            if returned is not None:
+                return returned
 
     def close(self) -> None:
         """Wait for the launches whose jobs have ended but whose ``launch()`` has not returned."""
