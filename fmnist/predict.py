@@ -23,7 +23,22 @@ import numpy as np
 from fmnist.data import load_labels, load_prediction_file
 from fmnist.errors import DataError, run_cli
 
-__all__ = ["main", "predict_run", "write_submission"]
+__all__ = ["load_model_file", "main", "predict_run", "write_submission"]
+
+
+def load_model_file(path: Path, compile: bool = True) -> Any:
+    """A run's ``model.keras``, loaded in Keras' safe mode (no lambdas, only Keras' and this
+    project's registered classes); a damaged or foreign file is a :class:`DataError` naming it."""
+    import keras
+
+    import fmnist.augment  # noqa: F401  (registers the custom layers for loading)
+
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except (ValueError, TypeError, OSError, KeyError, AttributeError, EOFError) as exc:
+        text = " ".join(str(exc).split())
+        raise DataError(f"{path} is not a model this project can load: "
+                        f"{type(exc).__name__}: {text[:300]}") from exc
 
 
 def write_submission(
@@ -66,9 +81,6 @@ def predict_run(
     probabilities: bool = False, batch_size: int = 512,
 ) -> Path:
     """Load ``run_dir/model.keras`` and its label mapping, predict ``file``, write the CSV."""
-    import keras
-
-    import fmnist.augment  # noqa: F401  (registers the custom layers for loading)
     from fmnist.train import predict_probabilities
 
     run_dir = Path(run_dir)
@@ -77,7 +89,7 @@ def predict_run(
         if not p.is_file():
             raise DataError(f"{run_dir} is not a finished run directory: {p.name} is missing")
     class_values, _ = load_labels(labels_path)
-    model = keras.saving.load_model(model_path)
+    model = load_model_file(model_path)
     expected = tuple(model.input_shape[1:3])
     x, ids = load_prediction_file(file, image_shape=expected)
     n_out = int(model.output_shape[-1])

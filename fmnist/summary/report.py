@@ -69,12 +69,36 @@ def sweep_commands(paths: Sequence[str | Path]) -> list[str]:
     return commands
 
 
+def _missing_file(url: str) -> str | None:
+    """The storage file a SQLite or journal URL names, when it does not exist: a run directory
+    is data, so reading it never creates a database (Optuna would) where its config says."""
+    from hydra_plugins.fmnist_optuna_sweeper.journal import is_journal, journal_path
+
+    if is_journal(url):
+        path = journal_path(url)
+    elif url.startswith("sqlite:///"):
+        name = url[len("sqlite:///"):].split("?", 1)[0]
+        if name in ("", ":memory:"):
+            return None
+        path = Path(name)
+    else:
+        return None
+    return None if path.is_file() else str(path)
+
+
 def load_study_of(runs: Sequence[Run]) -> tuple[Any, str]:
-    """The Optuna study the runs belong to (from their ``optuna.*`` config), if any."""
+    """The Optuna study the runs belong to (from their ``optuna.*`` config), if any; only an
+    existing SQLite or journal file is opened."""
     for run in runs:
         trial = run.config.get("optuna") or {}
         if trial.get("storage") and trial.get("study_name"):
             import optuna
+
+            if not isinstance(trial["storage"], str) or not isinstance(trial["study_name"], str):
+                return None, "the runs' optuna.storage / optuna.study_name are not strings"
+            missing = _missing_file(trial["storage"])
+            if missing is not None:
+                return None, f"study {trial['study_name']!r}: its storage file {missing} does not exist"
 
             try:
                 from fmnist.storage import storage_url
