@@ -20,6 +20,7 @@ import random
 import re
 import threading
 import time
+import urllib.parse
 import uuid
 import warnings
 import zlib
@@ -102,10 +103,30 @@ def check_study_name(name: str) -> None:
             "so it must be non-empty, not '.' or '..', and hold no '/', '\\' or control characters")
 
 
+#: ``scheme://user:password@``, read as SQLAlchemy reads it: the user holds no ``:`` or ``/`` and
+#: may be empty, the password runs to the next ``@`` (so it may hold ``/``, ``?`` or ``:``)
+_USERINFO = re.compile(r"([\w+.-]+://[^:/\s'\"]*:)[^@]*@")
+#: ``?key=value`` / ``&key=value`` query parameters (libpq takes ``?password=``)
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;#\s'\"]*)=([^&;#\s'\"]*)")
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)
+
+
+def _mask_param(match: re.Match[str]) -> str:
+    sep, key, value = match.groups()
+    secret = _SECRET_KEY.search(urllib.parse.unquote_plus(key)) and value
+    return f"{sep}{key}=***" if secret else match.group(0)
+
+
 def mask_url(url: str) -> str:
-    """The URL with its password hidden (``postgresql://optuna:***@host/db``), for anything
-    printed or saved."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """``url`` (or a text holding URLs: an override, a command line) with every password
+    hidden, for anything printed or saved: the ``user:password@`` part (an empty user too:
+    ``postgresql://:***@host/db``) and query parameters whose name, percent-decoded, names a
+    secret (``?password=***``, ``&sslpassword=***``, ``?pass%77ord=***``).
+
+    >>> mask_url("postgresql://:pw@host/db?sslmode=require&password=pw")
+    'postgresql://:***@host/db?sslmode=require&password=***'
+    """
+    return _QUERY_PARAM.sub(_mask_param, _USERINFO.sub(r"\1***@", url))
 
 
 def has_password(url: str) -> bool:
