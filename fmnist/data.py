@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 from sklearn.model_selection import train_test_split
 
 from fmnist.errors import ConfigError, DataError
@@ -518,7 +519,8 @@ def write_kaggle_file(
     if ids is not None:
         obj["id"] = np.asarray(ids)
     path = Path(path)
-    np.save(path, obj, allow_pickle=True)  # type: ignore[arg-type]
+    with atomic.atomic_path(path) as tmp:
+        np.save(tmp, obj, allow_pickle=True)  # type: ignore[arg-type]
     return path
 
 
@@ -527,8 +529,8 @@ def write_kaggle_file(
 
 def save_labels(path: str | Path, class_values: list[Any], class_names: list[str]) -> None:
     """Write the class-id -> original-value mapping (``labels.json``) of a run."""
-    Path(path).write_text(
-        json.dumps({"class_values": class_values, "class_names": class_names}, indent=2) + "\n"
+    atomic.write_text(
+        path, json.dumps({"class_values": class_values, "class_names": class_names}, indent=2) + "\n"
     )
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 from omegaconf import DictConfig, OmegaConf
 
 from fmnist.errors import ConfigError, DataError, run_cli
@@ -95,12 +96,12 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), splits: Seq
         header = "true\\predicted," + ",".join(data.class_names)
         rows = [f"{n}," + ",".join(str(int(v)) for v in row)
                 for n, row in zip(data.class_names, np.asarray(cm), strict=True)]
-        (out / f"confusion_matrix_{split}.csv").write_text("\n".join([header, *rows]) + "\n")
+        atomic.write_text(out / f"confusion_matrix_{split}.csv", "\n".join([header, *rows]) + "\n")
         plots.save(plots.confusion_matrix_figure(
             cm, data.class_names, title=f"{split} confusion matrix (row-normalised)"),
             out / f"confusion_matrix_{split}.png")
     path = out / "metrics.json"
-    path.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    atomic.write_text(path, json.dumps(result, indent=2, default=float) + "\n")
     for split in splits:
         print(f"{split}: accuracy {result[split]['accuracy']:.4f}, F1 (macro) "
               f"{result[split]['f1_macro']:.4f}, loss {result[split]['loss']:.4f} "

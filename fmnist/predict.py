@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 
 from fmnist.data import load_labels, load_prediction_file
 from fmnist.errors import DataError, run_cli
@@ -59,20 +58,13 @@ def write_submission(
     predicted = probs.argmax(axis=1)
     # Written beside the target and renamed over it at the end: a failure (or a kill) part way
     # leaves the previous file, or none, never a partial CSV.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.writer(f)
-            header = ["id", "target"] + ([f"p_{v}" for v in class_values] if probabilities else [])
-            writer.writerow(header)
-            for i, k, row in zip(ids.tolist(), predicted.tolist(), probs, strict=True):
-                writer.writerow([i, class_values[k]]
-                                + ([f"{p:.6f}" for p in row] if probabilities else []))
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        header = ["id", "target"] + ([f"p_{v}" for v in class_values] if probabilities else [])
+        writer.writerow(header)
+        for i, k, row in zip(ids.tolist(), predicted.tolist(), probs, strict=True):
+            writer.writerow([i, class_values[k]]
+                            + ([f"{p:.6f}" for p in row] if probabilities else []))
     return path
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 
 from fmnist.summary.collect import Run, collect_runs
 from fmnist.summary.figures import write_run_figures, write_study_figures
@@ -149,7 +150,7 @@ def _write_html(out: Path, title: str, commands: Sequence[str], sections: list[t
         parts.append(f"<h2>{html.escape(heading)}</h2>{body}")
     parts.append("</body></html>")
     path = out / "report.html"
-    path.write_text("\n".join(parts))
+    atomic.write_text(path, "\n".join(parts))
     return path
 
 
@@ -173,8 +174,9 @@ def summarize(paths: Sequence[str | Path], output: str | Path | None = None, top
         for name, frame in study_tables(study, objectives).items():
             full[name] = shown[name] = frame
     for name, frame in full.items():
-        frame.to_csv(out / f"{name}.csv", index=False)
-        (out / f"{name}.md").write_text(markdown_table(shown[name]))
+        with atomic.atomic_path(out / f"{name}.csv") as tmp:
+            frame.to_csv(tmp, index=False)
+        atomic.write_text(out / f"{name}.md", markdown_table(shown[name]))
     values = dict(zip(table["run"], table[objective], strict=True))
     figures = write_run_figures(runs, list(table["run"]), out, top_n=top_n, keys=swept_keys(runs),
                                 objective=objective, values=values)

@@ -18,6 +18,7 @@ from typing import Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 from omegaconf import DictConfig
 
 __all__ = ["PARENT_ENV", "RESULT_FILE", "JobEndSignal", "JobResultWriter",
@@ -96,7 +97,4 @@ class JobEndSignal(Callback):
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """``data`` as JSON at ``path``, whole or absent (the sweep may read it at any moment)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.part")
-    part.write_text(json.dumps(data) + "\n")
-    part.replace(path)
+    atomic.write_text(path, json.dumps(data) + "\n")

@@ -23,7 +23,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_class, get_method, instantiate
-from hydra_plugins.fmnist_optuna_sweeper import launching, records, storage, workers
+from hydra_plugins.fmnist_optuna_sweeper import atomic, launching, records, storage, workers
 from hydra_plugins.fmnist_optuna_sweeper.devices import DeviceError, assign_devices, visible_gpus
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 from hydra_plugins.fmnist_optuna_sweeper.search_space import (
@@ -210,7 +210,8 @@ class OptunaSweeper(Sweeper):
             for entry in enqueued:
                 study.enqueue_trial(entry, skip_if_exists=True)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        with atomic.atomic_path(sweep_dir / "multirun.yaml") as tmp:
+            OmegaConf.save(self.config, tmp)
         self.study, self.store, self.url, self.space = study, store, url, space
         # null: pass the trial's whereabouts when the app's config has a place for them
         self.trial_overrides = (bool(o.trial_overrides) if o.trial_overrides is not None else
