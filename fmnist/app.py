@@ -87,6 +87,13 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     atomic.write_text(path, json.dumps(data, indent=2, default=float) + "\n")
 
 
+def _check_eval_train_size(size: int | None, num_classes: int) -> None:
+    """Before training: a stratified subset needs one image of each class."""
+    if size is not None and size < num_classes:
+        raise ConfigError(f"trainer.eval_train_size must be null or at least the number of "
+                          f"classes ({num_classes}), got trainer.eval_train_size={size}")
+
+
 def _stratified_indices(y: np.ndarray, size: int | None, seed: int) -> np.ndarray:
     """Indices of a seeded, stratified subset of ``size`` labels (all when None or larger)."""
     if size is None or size >= len(y):
@@ -187,12 +194,13 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     if cfg.trainer.deterministic:
         tf.config.experimental.enable_op_determinism()
 
-    splits: Splits = instantiate(cfg.data)
-    save_labels(out / "labels.json", splits.class_values, splits.class_names)
-
+    # the augmentation's own constructors check their settings: before the data loads
     augmentation = build_augmentation(
         [instantiate(layer) for layer in (cfg.augment or {}).values()], int(cfg.seed)
     )
+    splits: Splits = instantiate(cfg.data)
+    save_labels(out / "labels.json", splits.class_values, splits.class_names)
+    _check_eval_train_size(cfg.trainer.get("eval_train_size"), splits.num_classes)
     if augmentation is not None:
         log.info("Augmentation: %s", [layer.name for layer in augmentation.layers])
         _save_augmentation_preview(out, augmentation, splits)

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import struct
@@ -219,6 +220,17 @@ def _check_fraction(name: str, value: float) -> None:
         raise ConfigError(f"{name} must be in (0, 1), got {name}={value}")
 
 
+def _check_split(name: str, fraction: float, n: int, num_classes: int) -> None:
+    """A stratified split holding out ``fraction`` of ``n`` images keeps every class on both
+    sides (scikit-learn holds out ``ceil(fraction * n)``)."""
+    held = math.ceil(fraction * n)
+    if held < num_classes or n - held < num_classes:
+        raise ConfigError(
+            f"{name}={fraction:g} holds out {held} of {n} images; a stratified split needs at "
+            f"least {num_classes} (one per class) on each side, so {name} must be in "
+            f"[{num_classes / n:.6g}, {1 - num_classes / n:.6g}]")
+
+
 def _subset(
     x: np.ndarray, y: np.ndarray, size: int | None, seed: int, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -318,9 +330,13 @@ def load_fashion_mnist(
     """
     _check_fraction("data.val_fraction", val_fraction)
     directory = Path(os.path.expanduser(str(directory or DEFAULT_DATA_DIR)))
+    if directory.exists() and not directory.is_dir():
+        raise DataError(f"data.directory={directory} is a file; it must be the directory that "
+                        "holds (or will hold) the four Fashion-MNIST .gz files")
     _ensure_files(directory, download, mirrors)
-    x_all = read_idx(directory / "train-images-idx3-ubyte.gz")
     y_all = read_idx(directory / "train-labels-idx1-ubyte.gz")
+    _check_split("data.val_fraction", val_fraction, len(y_all), len(np.unique(y_all)))
+    x_all = read_idx(directory / "train-images-idx3-ubyte.gz")
     x_test = read_idx(directory / "t10k-images-idx3-ubyte.gz")
     y_test = read_idx(directory / "t10k-labels-idx1-ubyte.gz")
     x_train, x_val, y_train, y_val = train_test_split(
@@ -447,6 +463,9 @@ def load_kaggle(
             f"{class_values}"
         )
     held = val_fraction + test_fraction
+    _check_split("data.val_fraction + data.test_fraction", held, len(y), len(class_values))
+    _check_split("data.test_fraction / (data.val_fraction + data.test_fraction)",
+                 test_fraction / held, math.ceil(held * len(y)), len(class_values))
     x_train, x_rest, y_train, y_rest = train_test_split(
         x, y, test_size=held, stratify=y, random_state=seed
     )

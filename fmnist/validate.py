@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fmnist.errors import ConfigError
 from fmnist.metrics import objective_names
 
-__all__ = ["RULES", "ConfigCheck", "check_value", "validate"]
+__all__ = ["RULES", "ConfigCheck", "check_directions", "check_swept", "check_value", "validate"]
 
 Rule = tuple[str, str, Callable[[Any], bool] | None, str]
 
@@ -34,7 +34,7 @@ def _positive(v: Any) -> bool:
 
 #: (key, type, range check or None, the rule in words); keys absent from a config are skipped
 RULES: list[Rule] = [
-    ("seed", "int", None, "an integer"),
+    ("seed", "int", lambda v: v >= 0, "an integer >= 0"),
     ("trainer.epochs", "int", _positive, "an integer >= 1"),
     ("trainer.batch_size", "int", _positive, "an integer >= 1"),
     ("trainer.early_stopping_patience", "int?", _positive, "null or an integer >= 1"),
@@ -43,11 +43,20 @@ RULES: list[Rule] = [
     ("trainer.jit_compile", "bool", None, "true or false"),
     ("trainer.verbose", "verbose", None, "auto, 0, 1 or 2"),
     ("trainer.monitor", "str", None, "a metric name such as val_accuracy"),
+    ("trainer.augment_workers", "workers", None, "auto or an integer >= 1"),
+    ("trainer.eval_train_size", "int?", _positive, "null or an integer >= 1"),
+    ("trainer.bn_recalibration_batches", "int?", _positive, "null or an integer >= 1"),
     ("data.train_size", "int?", _positive, "null or an integer >= 1"),
     ("data.eval_size", "int?", _positive, "null or an integer >= 1"),
     ("data.val_fraction", "number", lambda v: 0 < v < 1, "a number in (0, 1)"),
     ("data.test_fraction", "number", lambda v: 0 < v < 1, "a number in (0, 1)"),
     ("optim.learning_rate", "number", _positive, "a number > 0"),
+    ("optim.beta_1", "number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("optim.beta_2", "number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("optim.momentum", "number", lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    ("optim.rho", "number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("schedule.factor", "number", lambda v: 0 < v < 1, "a number in (0, 1)"),
+    ("schedule.patience", "int", lambda v: v >= 0, "an integer >= 0"),
     ("schedule.max_lr", "number", _positive, "a number > 0"),
     ("schedule.min_lr", "number", lambda v: v >= 0, "a number >= 0"),
     ("schedule.T", "number", _positive, "a number > 0"),
@@ -56,6 +65,7 @@ RULES: list[Rule] = [
     ("model.dropout_conv2", "number", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("model.dropout_conv3", "number", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("model.dense_units", "int", _positive, "an integer >= 1"),
+    ("model.filters", "int", _positive, "an integer >= 1"),
 ]
 
 _TYPES: dict[str, Callable[[Any], bool]] = {
@@ -64,7 +74,11 @@ _TYPES: dict[str, Callable[[Any], bool]] = {
     "bool": lambda v: isinstance(v, bool),
     "str": lambda v: isinstance(v, str),
     "verbose": lambda v: v == "auto" or (_is_int(v) and v in (0, 1, 2)),
+    "workers": lambda v: v == "auto" or (_is_int(v) and v >= 1),
 }
+
+
+_NO_RANGE = ("bool", "str", "verbose", "workers")  # kinds whose type check is the whole rule
 
 
 def check_value(key: str, value: Any, kind: str, check: Callable[[Any], bool] | None,
@@ -75,7 +89,7 @@ def check_value(key: str, value: Any, kind: str, check: Callable[[Any], bool] | 
         if value is None:
             return
         kind = kind[:-1]
-    ok = _TYPES[kind](value) and (check is None or kind in ("bool", "str", "verbose") or check(value))
+    ok = _TYPES[kind](value) and (check is None or kind in _NO_RANGE or check(value))
     if not ok:
         raise ConfigError(f"{key} must be {rule}, got {key}={value!r}")
 
@@ -95,6 +109,40 @@ def validate(cfg: DictConfig) -> list[str]:
     return objective_names(cfg.optimized_metric)
 
 
+def check_swept(overrides: list[str]) -> None:
+    """Check every value of the command line's sweeps (``trainer.epochs=1,abc``,
+    ``seed=range(-1,3)``) against :data:`RULES`, so a bad value stops the multirun before its
+    first job instead of failing (or training) the jobs before it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    rules = {key: (kind, check, rule) for key, kind, check, rule in RULES}
+    parser = OverridesParser.create()
+    for text in overrides:
+        try:
+            override = parser.parse_override(text)
+        except Exception:  # Hydra reports its own syntax errors
+            continue
+        key = override.key_or_group
+        if key not in rules or not override.is_sweep_override():
+            continue
+        try:
+            values = list(override.sweep_iterator())
+        except Exception:  # interval(...) and other sweeps without a list of values
+            continue
+        for value in values:
+            check_value(key, value, *rules[key])
+
+
+def check_directions(cfg: DictConfig, objectives: list[str]) -> None:
+    """A sweep's ``direction`` list and ``optimized_metric`` name as many values."""
+    direction = OmegaConf.select(cfg, "hydra.sweeper.direction", default=None)
+    if isinstance(direction, ListConfig | list) and len(direction) != len(objectives):
+        raise ConfigError(
+            f"hydra.sweeper.direction has {len(direction)} directions {list(direction)}, but "
+            f"optimized_metric names {len(objectives)} value(s) {objectives}: give one direction "
+            "per optimised metric")
+
+
 class ConfigCheck(Callback):
     """A Hydra callback: a multirun or sweep checks its config once, before its first job
     (``trainer.epochs=two`` or ``optimized_metric=nonsense`` stop it at once instead of failing
@@ -102,7 +150,8 @@ class ConfigCheck(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
-            validate(config)
+            check_directions(config, validate(config))
+            check_swept(list(OmegaConf.select(config, "hydra.overrides.task", default=None) or []))
         except ConfigError as exc:
             # Hydra turns an Exception raised by a callback into a warning and goes on: end the
             # program here (message alone, exit 1; HYDRA_FULL_ERROR=1 shows the traceback)

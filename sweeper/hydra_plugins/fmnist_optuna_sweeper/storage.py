@@ -81,16 +81,28 @@ def resolve(storage: str | None, study_name: str | None, sweep_dir: Path) -> tup
     url = storage
     if url and journal.is_journal(url):  # absolute, for jobs that start elsewhere
         path = journal.journal_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(path, url)
         url = f"{journal.SCHEME}{path}"
     if not url:
         url = f"sqlite:///{(sweep_dir / 'optuna.db').absolute()}"
     if url.startswith("sqlite:///") and url[len("sqlite:///"):] not in ("", ":memory:"):
         path = Path(url[len("sqlite:///"):]).absolute()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(path, url)
         url = f"sqlite:///{path}"
     name = study_name or f"study-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     return str(url), str(name)
+
+
+def _make_parent(path: Path, url: str) -> None:
+    """The storage file's directory, or a :class:`SweepError` naming the setting."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SweepError(f"hydra.sweeper.storage={mask_url(url)}: cannot create the directory "
+                         f"{path.parent} ({exc.strerror or exc})") from exc
+    if path.is_dir():
+        raise SweepError(f"hydra.sweeper.storage={mask_url(url)}: {path} is a directory, not a "
+                         "file")
 
 
 def check_study_name(name: str) -> None:

@@ -189,7 +189,8 @@ class OptunaSweeper(Sweeper):
             launching.prepare(self.launcher)
             launches = [workers.ThroughLauncher(self.launcher, sweep_dir / ".job_ends")] * n_jobs
         enqueued = [_check_enqueued(dict(OmegaConf.to_container(entry, resolve=True))  # type: ignore[arg-type]
-                                    if isinstance(entry, DictConfig) else dict(entry), space, i)
+                                    if isinstance(entry, DictConfig) else dict(entry), space, i,
+                                    custom=self.extender is not None)
                     for i, entry in enumerate(o.enqueue or [])]
         url, study_name = storage.resolve(o.storage, o.study_name, sweep_dir)
         url = storage.normalise_url(url)
@@ -350,15 +351,21 @@ class OptunaSweeper(Sweeper):
                  value, best, done, self.n_trials, message)
 
 
-def _check_enqueued(entry: dict[str, Any], space: SearchSpace, index: int) -> dict[str, Any]:
+def _check_enqueued(entry: dict[str, Any], space: SearchSpace, index: int,
+                    custom: bool = False) -> dict[str, Any]:
     """An ``enqueue`` entry whose values lie in their parameters' distributions (checked before
     any trial, so a search range narrowed on the command line is an error naming the value,
-    not a trial left RUNNING)."""
+    not a trial left RUNNING), and whose keys are searched (unless a ``custom_search_space``
+    may add the name)."""
     params = {p.name: p for p in space.params}
     for name, value in entry.items():
         param = params.get(name)
+        if param is None and custom:
+            continue  # may be a custom_search_space name
         if param is None:
-            continue  # a custom_search_space name, or a key the study does not search
+            raise SweepError(
+                f"hydra.sweeper.enqueue[{index}]: {name} is not searched, so its value would be "
+                f"dropped; searched: {', '.join(sorted(params)) or 'nothing'}")
         dist = param.distribution
         try:
             inside = dist._contains(dist.to_internal_repr(value))
