@@ -29,8 +29,8 @@ __all__ = ["MAX_DEPTH", "MAX_ITEMS", "MAX_OPCODES", "PickleRefused", "PickleUnre
 MAX_DEPTH = 32
 #: most items one object may expand to, memo references counted each time they are used
 MAX_ITEMS = 1_000_000
-#: most opcodes in one pickle (np.save's dict of arrays writes tens)
-MAX_OPCODES = 2_000_000
+#: most opcodes in one pickle (np.save's dict of arrays writes tens; the scan takes a few µs each)
+MAX_OPCODES = 100_000
 
 _OPS = {op.code.encode("latin-1")[0]: op for op in pickletools.opcodes}
 _MUTATORS = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"}

@@ -234,6 +234,8 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], str, str]] = {
     # bounds on the pickle's shape (issue 22): nesting, memo indices, repeated references
     "deep_key_1e6": (_raw(lambda: _deep_key(10**6)), "UnsafeFileError", "more than 32 levels"),
     "deep_key_1e5": (_raw(lambda: _deep_key(10**5)), "UnsafeFileError", "more than 32 levels"),
+    "million_opcodes": (_raw(lambda: b"\x80\x02" + b"N0" * 10**6 + b"}."), "UnsafeFileError",
+                        "more than 100000 opcodes"),
     "memo_index_2_28": (_raw(lambda: _memo_index(1 << 28)), "UnsafeFileError",
                         "memo index 268435456 is past"),
     "repr_bomb_dtype_code": (
