@@ -1,4 +1,5 @@
-"""Learning-rate schedules as Keras callbacks: SGDR (per batch, as the notebook applies it)."""
+"""Learning-rate schedules as Keras callbacks, set every batch: SGDR (as the notebook applies
+it) and a one-cycle warmup + cosine decay."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import keras
 
 from fmnist.errors import ConfigError
 
-__all__ = ["SGDR", "ConstantLR", "sgdr_learning_rate"]
+__all__ = ["SGDR", "ConstantLR", "WarmupCosine", "sgdr_learning_rate", "warmup_cosine_learning_rate"]
 
 
 def _restart_steps(period_epochs: float, steps_per_epoch: int) -> int:
@@ -98,3 +99,70 @@ class SGDR(keras.callbacks.Callback):
 
 class ConstantLR(keras.callbacks.Callback):
     """The optimizer's own learning rate, unchanged (the ``constant`` schedule)."""
+
+
+def warmup_cosine_learning_rate(
+    step: int, total_steps: int, max_lr: float, warmup_steps: int,
+    start_fraction: float = 0.0, final_fraction: float = 0.0,
+) -> float:
+    """One cycle: a linear warmup from ``start_fraction * max_lr`` to ``max_lr`` over
+    ``warmup_steps`` batches, then a cosine decay to ``final_fraction * max_lr`` at
+    ``total_steps`` (0-based ``step``; steps past the end keep the final rate).
+
+    >>> warmup_cosine_learning_rate(0, 100, 0.01, 10)
+    0.0
+    >>> warmup_cosine_learning_rate(10, 100, 0.01, 10)
+    0.01
+    """
+    if step < warmup_steps:
+        return max_lr * (start_fraction + (1 - start_fraction) * step / warmup_steps)
+    decay = max(1, total_steps - warmup_steps)
+    t = min(1.0, (step - warmup_steps) / decay)
+    final = final_fraction * max_lr
+    return final + 0.5 * (max_lr - final) * (1 + math.cos(math.pi * t))
+
+
+class WarmupCosine(keras.callbacks.Callback):
+    """One-cycle schedule over the whole run, set before every batch: linear warmup for
+    ``warmup_epochs``, then cosine decay to ``final_fraction * max_lr`` at the last batch.
+
+    Args:
+        max_lr: peak learning rate (> 0).
+        warmup_epochs: epochs of linear warmup (>= 0; fractions allowed).
+        start_fraction: the first batch's rate as a fraction of ``max_lr`` (in [0, 1]).
+        final_fraction: the last batch's rate as a fraction of ``max_lr`` (in [0, 1)).
+    """
+
+    def __init__(self, max_lr: float, warmup_epochs: float = 1.0, start_fraction: float = 0.0,
+                 final_fraction: float = 0.0) -> None:
+        super().__init__()
+        if not max_lr > 0:
+            raise ConfigError(f"schedule.max_lr must be > 0, got schedule.max_lr={max_lr}")
+        if not warmup_epochs >= 0:
+            raise ConfigError(
+                f"schedule.warmup_epochs must be >= 0, got schedule.warmup_epochs={warmup_epochs}")
+        if not 0 <= start_fraction <= 1:
+            raise ConfigError(f"schedule.start_fraction must be in [0, 1], got "
+                              f"schedule.start_fraction={start_fraction}")
+        if not 0 <= final_fraction < 1:
+            raise ConfigError(f"schedule.final_fraction must be in [0, 1), got "
+                              f"schedule.final_fraction={final_fraction}")
+        self.max_lr, self.warmup_epochs = max_lr, warmup_epochs
+        self.start_fraction, self.final_fraction = start_fraction, final_fraction
+        self._step = 0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._step = 0
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        steps = int(self.params.get("steps") or 1)
+        total = steps * int(self.params.get("epochs") or 1)
+        lr = warmup_cosine_learning_rate(self._step, total, self.max_lr,
+                                         round(self.warmup_epochs * steps),
+                                         self.start_fraction, self.final_fraction)
+        self.model.optimizer.learning_rate.assign(lr)
+        self._step += 1
+
+    def get_config(self) -> dict[str, Any]:
+        return {"max_lr": self.max_lr, "warmup_epochs": self.warmup_epochs,
+                "start_fraction": self.start_fraction, "final_fraction": self.final_fraction}
