@@ -29,16 +29,18 @@ def test_the_allowed_targets_are_those_of_the_shipped_yaml_files() -> None:
 
 
 def test_a_new_option_is_allowed_by_adding_its_yaml(tmp_path: Path) -> None:
+    # options another change added (model=convnet, augment=flip_erase) are allowed as shipped
+    assert {"fmnist.models.convnet", "fmnist.erasing.RandomErasing"} <= shipped_targets()
     conf = tmp_path / "conf"
     shutil.copytree(CONF, conf)
-    assert "fmnist.models.convnet" not in shipped_targets(conf)
+    assert "fmnist.models.mobile" not in shipped_targets(conf)
     other = tmp_path / "conf2"
     shutil.copytree(CONF, other)
-    (other / "model" / "convnet.yaml").write_text(
-        "_target_: fmnist.models.convnet\n_partial_: true\nfilters: 16\n")
+    (other / "model" / "mobile.yaml").write_text(
+        "_target_: fmnist.models.mobile\n_partial_: true\nfilters: 16\n")
     (other / "augment" / "cutout.yaml").write_text(
         "cutout:\n  _target_: fmnist.augment.Cutout\n  size: 4\n")
-    assert {"fmnist.models.convnet", "fmnist.augment.Cutout"} <= shipped_targets(other)
+    assert {"fmnist.models.mobile", "fmnist.augment.Cutout"} <= shipped_targets(other)
 
 
 @pytest.mark.parametrize(("node", "where"), [
