@@ -7,6 +7,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -15,7 +16,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from fmnist.errors import ConfigError
 from fmnist.metrics import objective_names
 
-__all__ = ["RULES", "ConfigCheck", "check_directions", "check_swept", "check_value", "validate"]
+__all__ = ["RULES", "ConfigCheck", "check_directions", "check_output_dir", "check_swept", "check_value",
+           "validate"]
 
 Rule = tuple[str, str, Callable[[Any], bool] | None, str]
 
@@ -143,15 +145,43 @@ def check_directions(cfg: DictConfig, objectives: list[str]) -> None:
             "per optimised metric")
 
 
+def check_output_dir(key: str, path: Any) -> None:
+    """``path`` can be created (or is) a writable directory: its nearest existing ancestor is a
+    directory this process may write to. Hydra would otherwise fail with a raw ``OSError``."""
+    if path is None:
+        return
+    target = Path(os.path.expanduser(str(path))).absolute()
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{key}={path} cannot be created: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={path} cannot be created: {existing} is not writable")
+
+
 class ConfigCheck(Callback):
     """A Hydra callback: a multirun or sweep checks its config once, before its first job
     (``trainer.epochs=two`` or ``optimized_metric=nonsense`` stop it at once instead of failing
     every trial). Swept values are checked by each job as it starts."""
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._stop_on_error(lambda: check_output_dir(
+            "hydra.run.dir", OmegaConf.select(config, "hydra.run.dir", default=None)))
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:
+        def checks() -> None:
             check_directions(config, validate(config))
             check_swept(list(OmegaConf.select(config, "hydra.overrides.task", default=None) or []))
+            check_output_dir("hydra.sweep.dir", OmegaConf.select(config, "hydra.sweep.dir",
+                                                                  default=None))
+
+        self._stop_on_error(checks)
+
+    @staticmethod
+    def _stop_on_error(checks: Callable[[], None]) -> None:
+        try:
+            checks()
         except ConfigError as exc:
             # Hydra turns an Exception raised by a callback into a warning and goes on: end the
             # program here (message alone, exit 1; HYDRA_FULL_ERROR=1 shows the traceback)

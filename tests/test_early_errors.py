@@ -133,3 +133,31 @@ def test_eval_train_size_below_the_classes_fails_before_training() -> None:
         _check_eval_train_size(3, 10)
     _check_eval_train_size(None, 10)
     _check_eval_train_size(10, 10)
+
+
+def test_an_output_directory_that_cannot_be_created_is_named(tmp_path: Path) -> None:
+    from fmnist.validate import check_output_dir
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match=r"hydra\.run\.dir=.*/file/run/1 cannot be created: .*/file "
+                                          r"is a file"):
+        check_output_dir("hydra.run.dir", blocker / "run" / "1")
+    check_output_dir("hydra.run.dir", tmp_path / "new" / "deeper")  # creatable
+    check_output_dir("hydra.run.dir", None)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("mode", ["run", "multirun"])
+def test_a_run_under_a_file_stops_before_hydra_creates_it(tmp_path: Path, mode: str) -> None:
+    from tests.conftest import run_module
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    key = "hydra.run.dir" if mode == "run" else "hydra.sweep.dir"
+    args = ["-m", "seed=1,2"] if mode == "multirun" else []
+    proc = run_module("fmnist", *args, f"{key}={blocker}/out", "data.train_size=300", cwd=tmp_path,
+                      timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert f"error: {key}={blocker}/out cannot be created: {blocker} is a file" in proc.stderr
+    assert "Traceback" not in proc.stderr
