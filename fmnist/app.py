@@ -22,6 +22,7 @@ import tensorflow as tf
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 from omegaconf import DictConfig
 from sklearn.model_selection import train_test_split
 
@@ -86,7 +87,14 @@ def _pruning_monitor(monitor: str | None, objectives: list[str]) -> str:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    atomic.write_text(path, json.dumps(data, indent=2, default=float) + "\n")
+
+
+def _check_eval_train_size(size: int | None, num_classes: int) -> None:
+    """Before training: a stratified subset needs one image of each class."""
+    if size is not None and size < num_classes:
+        raise ConfigError(f"trainer.eval_train_size must be null or at least the number of "
+                          f"classes ({num_classes}), got trainer.eval_train_size={size}")
 
 
 def _stratified_indices(y: np.ndarray, size: int | None, seed: int) -> np.ndarray:
@@ -133,7 +141,7 @@ def _save_confusion(out: Path, cm: np.ndarray, class_names: list[str]) -> None:
     header = "true\\predicted," + ",".join(class_names)
     rows = [f"{name}," + ",".join(str(int(v)) for v in row)
             for name, row in zip(class_names, cm, strict=True)]
-    (out / "confusion_matrix.csv").write_text("\n".join([header, *rows]) + "\n")
+    atomic.write_text(out / "confusion_matrix.csv", "\n".join([header, *rows]) + "\n")
     plots.save(plots.confusion_matrix_figure(cm, class_names, title="Test confusion matrix (row-normalised)"),
                out / "confusion_matrix.png")
 
@@ -192,12 +200,13 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     if cfg.trainer.deterministic:
         tf.config.experimental.enable_op_determinism()
 
-    splits: Splits = instantiate(cfg.data)
-    save_labels(out / "labels.json", splits.class_values, splits.class_names)
-
+    # the augmentation's own constructors check their settings: before the data loads
     augmentation = build_augmentation(
         [instantiate(layer) for layer in (cfg.augment or {}).values()], int(cfg.seed)
     )
+    splits: Splits = instantiate(cfg.data)
+    save_labels(out / "labels.json", splits.class_values, splits.class_names)
+    _check_eval_train_size(cfg.trainer.get("eval_train_size"), splits.num_classes)
     if augmentation is not None:
         log.info("Augmentation: %s", [layer.name for layer in augmentation.layers])
         _save_augmentation_preview(out, augmentation, splits)
@@ -284,7 +293,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     _write_json(out / "metrics.json", metrics)
     if cm is not None:
         _save_confusion(out, cm, splits.class_names)
-    model.save(out / "model.keras")
+    with atomic.atomic_path(out / "model.keras") as tmp:  # a full disk: no truncated model
+        model.save(tmp)
     if "predict" in splits.extra and not pruned_at:
         x_pred, ids = splits.extra["predict"]
         path = write_submission(out / "submission.csv", ids,

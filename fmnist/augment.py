@@ -25,6 +25,7 @@ from typing import Any
 import keras
 import numpy as np
 from keras import ops
+from omegaconf import ListConfig
 
 from fmnist.errors import ConfigError
 
@@ -45,17 +46,27 @@ def gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)
 
 
+def _number(name: str, value: Any, rule: str = "a number") -> float:
+    """``value`` as a finite float, or a :class:`ConfigError` naming it (``abc``, ``null``, a
+    boolean or NaN are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be {rule}, got {name}={value!r}")
+    return float(value)
+
+
 def _range(name: str, value: float | Sequence[float], low_limit: float = 0.0) -> tuple[float, float]:
     """A number or a [low, high] pair -> (low, high), checked against ``low_limit``."""
-    if isinstance(value, int | float):
-        if value < low_limit:
+    rule = "a number or [low, high]"
+    if not isinstance(value, list | tuple | ListConfig):
+        number = _number(name, value, rule)
+        if number < low_limit:
             raise ConfigError(f"{name} must be >= {low_limit:g}, got {name}={value}")
-        return (float(value), float(value))
+        return (number, number)
     else:
         seq = list(value)
         if len(seq) != 2:
-            raise ConfigError(f"{name} must be a number or [low, high], got {name}={value!r}")
-        pair = (float(seq[0]), float(seq[1]))
+            raise ConfigError(f"{name} must be {rule}, got {name}={value!r}")
+        pair = (_number(name, seq[0], rule), _number(name, seq[1], rule))
     if pair[0] < low_limit or pair[0] > pair[1]:
         raise ConfigError(
             f"{name} must be [low, high] with {low_limit:g} <= low <= high, got {name}={list(seq)}"
@@ -136,7 +147,7 @@ class ElasticDistortion(keras.layers.Layer):
     ) -> None:
         super().__init__(**kwargs)
         self._alpha_range = _range("alpha", alpha)
-        if not float(sigma) > 0:
+        if not _number("sigma", sigma, "a number > 0") > 0:
             raise ConfigError(f"sigma must be > 0, got sigma={sigma}")
         self.alpha = alpha if isinstance(alpha, int | float) else list(self._alpha_range)
         self.sigma = float(sigma)
@@ -222,12 +233,16 @@ class RandomAffine(keras.layers.Layer):
             ("width_shift_range", width_shift_range),
             ("height_shift_range", height_shift_range),
         ):
-            if float(value) < 0:
+            if _number(name, value, "a number >= 0") < 0:
                 raise ConfigError(f"{name} must be >= 0, got {name}={value}")
-        if isinstance(zoom_range, int | float):
-            if not 0 <= zoom_range < 1:
+        for name, flag in (("horizontal_flip", horizontal_flip), ("vertical_flip", vertical_flip)):
+            if not isinstance(flag, bool):
+                raise ConfigError(f"{name} must be true or false, got {name}={flag!r}")
+        if not isinstance(zoom_range, list | tuple | ListConfig):
+            zoom = _number("zoom_range", zoom_range, "a number in [0, 1) or [low, high]")
+            if not 0 <= zoom < 1:
                 raise ConfigError(f"zoom_range must be in [0, 1), got zoom_range={zoom_range}")
-            self._zoom = (1.0 - zoom_range, 1.0 + zoom_range)
+            self._zoom = (1.0 - zoom, 1.0 + zoom)
         else:
             self._zoom = _range("zoom_range", zoom_range, low_limit=1e-6)
         if fill_mode not in ("nearest", "reflect", "constant", "wrap"):

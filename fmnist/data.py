@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import json
 import logging
+import math
 import os
 import shutil
 import struct
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 from sklearn.model_selection import train_test_split
 
 from fmnist.errors import ConfigError, DataError
@@ -223,6 +225,17 @@ def _check_fraction(name: str, value: float) -> None:
         raise ConfigError(f"{name} must be in (0, 1), got {name}={value}")
 
 
+def _check_split(name: str, fraction: float, n: int, num_classes: int) -> None:
+    """A stratified split holding out ``fraction`` of ``n`` images keeps every class on both
+    sides (scikit-learn holds out ``ceil(fraction * n)``)."""
+    held = math.ceil(fraction * n)
+    if held < num_classes or n - held < num_classes:
+        raise ConfigError(
+            f"{name}={fraction:g} holds out {held} of {n} images; a stratified split needs at "
+            f"least {num_classes} (one per class) on each side, so {name} must be in "
+            f"[{num_classes / n:.6g}, {1 - num_classes / n:.6g}]")
+
+
 def _subset(
     x: np.ndarray, y: np.ndarray, size: int | None, seed: int, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -338,9 +351,13 @@ def load_fashion_mnist(
     _check_fraction("data.val_fraction", val_fraction)
     check_train_on(train_on)
     directory = Path(os.path.expanduser(str(directory or DEFAULT_DATA_DIR))).absolute()
+    if directory.exists() and not directory.is_dir():
+        raise DataError(f"data.directory={directory} is a file; it must be the directory that "
+                        "holds (or will hold) the four Fashion-MNIST .gz files")
     _ensure_files(directory, download, mirrors)
-    x_all = read_idx(directory / "train-images-idx3-ubyte.gz")
     y_all = read_idx(directory / "train-labels-idx1-ubyte.gz")
+    _check_split("data.val_fraction", val_fraction, len(y_all), len(np.unique(y_all)))
+    x_all = read_idx(directory / "train-images-idx3-ubyte.gz")
     x_test = read_idx(directory / "t10k-images-idx3-ubyte.gz")
     y_test = read_idx(directory / "t10k-labels-idx1-ubyte.gz")
     x_train, x_val, y_train, y_val = train_test_split(
@@ -471,6 +488,9 @@ def load_kaggle(
             f"{class_values}"
         )
     held = val_fraction + test_fraction
+    _check_split("data.val_fraction + data.test_fraction", held, len(y), len(class_values))
+    _check_split("data.test_fraction / (data.val_fraction + data.test_fraction)",
+                 test_fraction / held, math.ceil(held * len(y)), len(class_values))
     x_train, x_rest, y_train, y_rest = train_test_split(
         x, y, test_size=held, stratify=y, random_state=seed
     )
@@ -544,7 +564,8 @@ def write_kaggle_file(
     if ids is not None:
         obj["id"] = np.asarray(ids)
     path = Path(path)
-    np.save(path, obj, allow_pickle=True)  # type: ignore[arg-type]
+    with atomic.atomic_path(path) as tmp:
+        np.save(tmp, obj, allow_pickle=True)  # type: ignore[arg-type]
     return path
 
 
@@ -553,8 +574,8 @@ def write_kaggle_file(
 
 def save_labels(path: str | Path, class_values: list[Any], class_names: list[str]) -> None:
     """Write the class-id -> original-value mapping (``labels.json``) of a run."""
-    Path(path).write_text(
-        json.dumps({"class_values": class_values, "class_names": class_names}, indent=2) + "\n"
+    atomic.write_text(
+        path, json.dumps({"class_values": class_values, "class_names": class_names}, indent=2) + "\n"
     )
 
 

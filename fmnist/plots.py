@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 
 __all__ = ["augmentation_grid", "confusion_matrix_figure", "curves_figure", "save"]
 
@@ -18,8 +19,11 @@ __all__ = ["augmentation_grid", "confusion_matrix_figure", "curves_figure", "sav
 def save(fig: Any, path: str | Path) -> Path:
     """Save and close a figure (PNG, tight)."""
     path = Path(path)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with atomic.atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -11,19 +11,39 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 
 from fmnist.data import load_labels, load_prediction_file
 from fmnist.errors import DataError, run_cli
 
-__all__ = ["main", "predict_run", "write_submission"]
+__all__ = ["load_model_file", "main", "predict_run", "write_submission"]
+
+
+def load_model_file(path: Path, compile: bool = True) -> Any:
+    """A run's ``model.keras``, loaded in Keras' safe mode (no lambdas, only Keras' and this
+    project's registered classes); a damaged or foreign file is a :class:`DataError` naming it."""
+    from fmnist.quiet import import_tensorflow
+
+    import_tensorflow()  # before Keras: its start-up block stays off stderr
+    import keras
+
+    # register this project's layers and loss for loading
+    import fmnist.augment
+    import fmnist.erasing
+    import fmnist.losses  # noqa: F401
+
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except (ValueError, TypeError, OSError, KeyError, AttributeError, EOFError) as exc:
+        text = " ".join(str(exc).split())
+        raise DataError(f"{path} is not a model this project can load: "
+                        f"{type(exc).__name__}: {text[:300]}") from exc
 
 
 def write_submission(
@@ -44,20 +64,13 @@ def write_submission(
     predicted = probs.argmax(axis=1)
     # Written beside the target and renamed over it at the end: a failure (or a kill) part way
     # leaves the previous file, or none, never a partial CSV.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            writer = csv.writer(f, lineterminator="\n")  # csv's default ends lines with \r\n
-            header = ["id", "target"] + ([f"p_{v}" for v in class_values] if probabilities else [])
-            writer.writerow(header)
-            for i, k, row in zip(ids.tolist(), predicted.tolist(), probs, strict=True):
-                writer.writerow([i, class_values[k]]
-                                + ([f"{p:.6f}" for p in row] if probabilities else []))
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic.atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")  # csv's default ends lines with \r\n
+        header = ["id", "target"] + ([f"p_{v}" for v in class_values] if probabilities else [])
+        writer.writerow(header)
+        for i, k, row in zip(ids.tolist(), predicted.tolist(), probs, strict=True):
+            writer.writerow([i, class_values[k]]
+                            + ([f"{p:.6f}" for p in row] if probabilities else []))
     return path
 
 
@@ -66,12 +79,6 @@ def predict_run(
     probabilities: bool = False, batch_size: int = 512,
 ) -> Path:
     """Load ``run_dir/model.keras`` and its label mapping, predict ``file``, write the CSV."""
-    from fmnist.quiet import import_tensorflow
-
-    import_tensorflow()  # before Keras: its start-up block stays off stderr
-    import keras
-
-    import fmnist.augment  # noqa: F401  (registers the custom layers for loading)
     from fmnist.train import predict_probabilities
 
     run_dir = Path(run_dir)
@@ -80,7 +87,7 @@ def predict_run(
         if not p.is_file():
             raise DataError(f"{run_dir} is not a finished run directory: {p.name} is missing")
     class_values, _ = load_labels(labels_path)
-    model = keras.saving.load_model(model_path, compile=False)  # inference only
+    model = load_model_file(model_path)
     expected = tuple(model.input_shape[1:3])
     x, ids = load_prediction_file(file, image_shape=expected)
     n_out = int(model.output_shape[-1])

@@ -18,10 +18,18 @@ arguments, and the arrays are then built here, only from raw bytes, with
   broadcasts), shapes have at most 8 non-negative dimensions;
 * all the arrays together hold no more bytes than the file (no memo trick may repeat them).
 
+Before the unpickler runs, :func:`fmnist.pickle_scan.scan_pickle` walks the opcodes and refuses
+containers nested deeper than 32 levels (a 10^6-deep dict key crashes the interpreter when
+hashed), objects that expand to more than 10^6 items through repeated references, memo indices
+that jump ahead (a ``LONG_BINPUT`` of 2^28 grows the memo to gigabytes) and lengths past the
+end; refusal messages describe values with :func:`~fmnist.pickle_scan.brief`, never a full
+``repr``. Shapes declare at most 2^40 elements (a zero-size dimension counted as one), and
+string dtypes have a length >= 1.
+
 The only object array allowed is the 0-d container ``np.save`` wraps the dict in. Every
 refusal is an :class:`~fmnist.errors.UnsafeFileError` (the file asks for something that is not
-a plain array) or a :class:`~fmnist.errors.DataError` (the file is not a readable ``.npy``),
-naming the file and the rule.
+a plain array) or a :class:`~fmnist.errors.DataError` (the file is not a readable ``.npy``;
+numpy's own exceptions included), naming the file and the rule.
 """
 
 from __future__ import annotations
@@ -38,11 +46,14 @@ from typing import Any
 import numpy as np
 
 from fmnist.errors import DataError, UnsafeFileError
+from fmnist.pickle_scan import PickleRefused, PickleUnreadable, brief, scan_pickle
 
-__all__ = ["MAX_NDIM", "read_npy_dict"]
+__all__ = ["MAX_ELEMENTS", "MAX_NDIM", "read_npy_dict"]
 
 #: most dimensions an array in the file may have
 MAX_NDIM = 8
+#: most elements an array's shape may declare, counting a zero-size dimension as one
+MAX_ELEMENTS = 2**40
 _TYPE_CODE = re.compile(r"^([<>|=]?)(b1|[iu][1248]|f[248]|[US][0-9]{1,9})$")
 _OBJECT_CODES = ("O8", "O4")
 _PLAIN = (str, int, float, bool, type(None), np.bool_, np.integer, np.floating)
@@ -59,19 +70,21 @@ class _Dtype:
 
     def __init__(self, code: Any, *_: Any) -> None:
         if not isinstance(code, str) or not (code in _OBJECT_CODES or _TYPE_CODE.match(code)):
-            raise _Refused(f"dtype {code!r:.80} is not a plain bool, integer, float or string type")
+            raise _Refused(f"dtype {brief(code)} is not a plain bool, integer, float or string type")
+        if code not in _OBJECT_CODES and np.dtype(code.lstrip("<>|=")).itemsize == 0:
+            raise _Refused(f"dtype {code} has size 0 (string types need a length >= 1)")
         self.code, self.order, self.built = code, "", False
 
     def __setstate__(self, state: Any) -> None:
         if self.built:
             raise _Refused("a dtype's state is set twice")
         if not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] not in (3, 4):
-            raise _Refused(f"dtype state {state!r:.80} is not the state of a plain dtype")
+            raise _Refused(f"dtype state {brief(state)} is not the state of a plain dtype")
         _, order, subarray, names, fields = state[:5]
         if subarray is not None or names is not None or fields is not None:
             raise _Refused("structured and sub-array dtypes are refused (they may hold objects)")
         if order not in ("<", ">", "|", "="):
-            raise _Refused(f"byte order {order!r} is not one of <, >, |, =")
+            raise _Refused(f"byte order {brief(order)} is not one of <, >, |, =")
         self.order, self.built = order, True
 
     @property
@@ -94,7 +107,10 @@ class _Dtype:
 def _shape(shape: Any) -> tuple[int, ...]:
     if (not isinstance(shape, tuple) or len(shape) > MAX_NDIM
             or not all(type(d) is int and d >= 0 for d in shape)):
-        raise _Refused(f"shape {shape!r:.80} is not a tuple of at most {MAX_NDIM} sizes >= 0")
+        raise _Refused(f"shape {brief(shape)} is not a tuple of at most {MAX_NDIM} sizes >= 0")
+    if any(d > MAX_ELEMENTS for d in shape) or math.prod(max(d, 1) for d in shape) > MAX_ELEMENTS:
+        raise _Refused(f"shape {brief(shape)} declares more than {MAX_ELEMENTS} elements (zero-size "
+                       "dimensions included)")
     return shape
 
 
@@ -117,7 +133,7 @@ class _Array:
         if isinstance(state, tuple) and len(state) == 5 and state[0] == 1:
             state = state[1:]
         if not isinstance(state, tuple) or len(state) != 4:
-            raise _Refused(f"array state {state!r:.80} is not (shape, dtype, fortran, data)")
+            raise _Refused(f"array state {brief(state)} is not (shape, dtype, fortran, data)")
         shape, dtype, fortran, raw = state
         self._set(_shape(shape), dtype, fortran, raw)
 
@@ -125,7 +141,7 @@ class _Array:
         if not isinstance(dtype, _Dtype):
             raise _Refused(f"an array's dtype is a {type(dtype).__name__}, not a dtype")
         if not isinstance(fortran, bool):
-            raise _Refused(f"an array's order flag is {fortran!r:.40}, not a bool")
+            raise _Refused(f"an array's order flag is {brief(fortran, 40)}, not a bool")
         self.shape, self.dtype, self.fortran, self.built = shape, dtype, fortran, True
         if dtype.is_object:
             if shape != () or not isinstance(raw, list) or len(raw) != 1:
@@ -166,7 +182,7 @@ class _Global:
         return self._fn(*args)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        raise _Refused(f"the pickle sets attribute {name!r} of {self._name}")
+        raise _Refused(f"the pickle sets attribute {brief(name)} of {self._name}")
 
     def __setstate__(self, state: Any) -> None:
         raise _Refused(f"the pickle sets the state of {self._name}")
@@ -183,7 +199,7 @@ def _reconstruct(cls: Any, shape: Any, code: Any) -> _Array:
 
 def _frombuffer(raw: Any, dtype: Any, shape: Any, order: Any) -> _Array:
     if order not in ("C", "F"):
-        raise _Refused(f"array order {order!r:.40} is not C or F")
+        raise _Refused(f"array order {brief(order, 40)} is not C or F")
     array = _Array()
     array._set(_shape(shape), dtype, order == "F", raw)
     if array.items is not None:
@@ -240,16 +256,16 @@ class _Unpickler(pickle.Unpickler):
 def _value(key: str, value: Any, budget: list[int]) -> Any:
     if isinstance(value, _Array):
         if not value.built:
-            raise _Refused(f"key {key!r} holds an array without data")
+            raise _Refused(f"key {brief(key)} holds an array without data")
         if value.items is not None:
-            raise _Refused(f"key {key!r} holds an object array; only numbers are allowed")
+            raise _Refused(f"key {brief(key)} holds an object array; only numbers are allowed")
         budget[0] -= len(value.raw)
         if budget[0] < 0:
             raise _Refused("its arrays declare more bytes than the file holds (repeated data)")
         return value.numpy()
     if isinstance(value, _PLAIN):
         return value
-    raise _Refused(f"key {key!r} holds a {type(value).__name__}; only arrays and plain "
+    raise _Refused(f"key {brief(key)} holds a {type(value).__name__}; only arrays and plain "
                    "numbers or strings are allowed")
 
 
@@ -261,12 +277,19 @@ def _parse(raw: bytes, path: Path) -> dict[str, Any]:
             shape, _, dtype = np.lib.format.read_array_header_1_0(f)
         else:
             shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-    except ValueError as exc:
-        raise DataError(f"{path} is not a .npy file: {exc}") from exc
+    except Exception as exc:  # numpy's header parser: ValueError, SyntaxError, RecursionError...
+        raise DataError(f"{path} is not a .npy file: {type(exc).__name__}: {brief(str(exc), 200)}"
+                        ) from exc
     if dtype != np.dtype(object) or shape != ():
         raise DataError(
             f"{path} holds a plain {dtype} array of shape {shape}; expected a pickled dict "
             "with 'features' and 'target' (or 'id'), as np.save(path, dict) writes")
+    try:
+        scan_pickle(raw, f.tell())  # depth, size, memo and length bounds before anything is built
+    except PickleRefused as exc:
+        raise _Refused(str(exc)) from None
+    except PickleUnreadable as exc:
+        raise DataError(f"{path}: the pickle inside is unreadable: {exc}") from None
     try:
         obj = _Unpickler(f).load()
     except _Refused:
@@ -274,8 +297,8 @@ def _parse(raw: bytes, path: Path) -> dict[str, Any]:
     except MemoryError as exc:
         raise DataError(f"{path}: not enough memory to read the pickle inside") from exc
     except Exception as exc:
-        raise DataError(f"{path}: the pickle inside is unreadable: {type(exc).__name__}: {exc}"
-                        ) from exc
+        raise DataError(f"{path}: the pickle inside is unreadable: {type(exc).__name__}: "
+                        f"{brief(str(exc), 200)}") from exc
     if isinstance(obj, _Array):
         if obj.items is None:
             raise _Refused("the pickle holds a numeric array, expected a dict of arrays")
@@ -286,8 +309,12 @@ def _parse(raw: bytes, path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in obj.items():
         if not isinstance(key, str):
-            raise DataError(f"{path}: dict keys must be strings, got {key!r:.80}")
-        out[key] = _value(key, value, budget)
+            raise DataError(f"{path}: dict keys must be strings, got {brief(key)}")
+        try:
+            out[key] = _value(key, value, budget)
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # numpy refusing
+            raise DataError(f"{path}: the array under key {brief(key)} cannot be built: "
+                            f"{type(exc).__name__}: {brief(str(exc), 200)}") from exc
     return out
 
 
@@ -311,7 +338,12 @@ def read_npy_dict(path: str | Path) -> dict[str, Any]:
         return _parse(raw, path)
     except _Refused as exc:
         raise UnsafeFileError(f"{path} is refused: {exc}") from None
+    except DataError:
+        raise
     except MemoryError as exc:
         raise DataError(f"{path}: not enough memory to load it") from exc
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from exc
+    except (ValueError, TypeError, OverflowError, RecursionError, KeyError, IndexError) as exc:
+        raise DataError(f"{path}: cannot be read: {type(exc).__name__}: {brief(str(exc), 200)}"
+                        ) from exc

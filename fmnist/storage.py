@@ -4,12 +4,14 @@ A sweep gives its jobs the storage URL with the password masked (``optuna.storag
 the run's config) and the real URL in the ``OPTUNA_SWEEPER_STORAGE`` environment variable,
 which no file, log or command line holds. :func:`storage_url` picks the real one for the
 masked one; a masked URL with no such variable (the summariser reading an old run) drops the
-``:***`` so that the PostgreSQL client finds the password in ``PGPASSWORD`` or ``~/.pgpass``.
+``:***`` and the masked query parameters (``password=***``) so that the PostgreSQL client finds
+the password in ``PGPASSWORD`` or ``~/.pgpass``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 # the sweeper's own masking and variable name, so that both sides agree on them
 from hydra_plugins.fmnist_optuna_sweeper.storage import STORAGE_ENV, mask_url
@@ -26,6 +28,7 @@ def storage_url(configured: str) -> str:
     real = os.environ.get(STORAGE_ENV)
     if real and mask_url(real) == configured:
         return real
-    if ":***@" in configured:
-        return configured.replace(":***@", "@", 1)
-    return configured
+    # no secret at hand: drop the masked parts, so that libpq looks in PGPASSWORD / ~/.pgpass
+    unmasked = configured.replace(":***@", "@", 1)
+    unmasked = re.sub(r"(?<=[?&])[^=&#]*=\*\*\*(&|$)", "", unmasked)
+    return unmasked.rstrip("?&")

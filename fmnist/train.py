@@ -15,6 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 import tensorflow as tf
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 
 from fmnist.errors import ConfigError
 
@@ -77,7 +78,8 @@ def _learning_rate(model: keras.Model) -> float:
 class EpochLogger(keras.callbacks.Callback):
     """Adds ``learning_rate`` (the rate of the epoch's last batch) and ``seconds`` to the logs
     and appends each epoch to ``history.csv`` as it ends, so an interrupted or pruned run
-    keeps its history."""
+    keeps its history. The file is rewritten whole (a temporary file renamed over it) each
+    time, so a full disk or a kill leaves the previous epoch's file, never a torn row."""
 
     def __init__(self, path: str | Path | None = None) -> None:
         super().__init__()
@@ -87,9 +89,7 @@ class EpochLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.rows = []
-        if self.path is not None:
-            with open(self.path, "w", newline="") as f:
-                csv.writer(f, lineterminator="\n").writerow(HISTORY_COLUMNS)
+        self._write()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._start = time.perf_counter()
@@ -100,9 +100,15 @@ class EpochLogger(keras.callbacks.Callback):
         logs["seconds"] = time.perf_counter() - self._start
         row = {"epoch": epoch + 1, **{k: float(logs.get(k, math.nan)) for k in HISTORY_COLUMNS[1:]}}
         self.rows.append(row)
-        if self.path is not None:
-            with open(self.path, "a", newline="") as f:
-                csv.writer(f, lineterminator="\n").writerow([row[k] for k in HISTORY_COLUMNS])
+        self._write()
+
+    def _write(self) -> None:
+        if self.path is None:
+            return
+        with atomic.atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(HISTORY_COLUMNS)
+            writer.writerows([r[k] for k in HISTORY_COLUMNS] for r in self.rows)
 
 
 class BestWeights(keras.callbacks.Callback):

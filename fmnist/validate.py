@@ -7,16 +7,18 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from fmnist.data import check_train_on
 from fmnist.errors import ConfigError
 from fmnist.metrics import objective_names
 
-__all__ = ["RULES", "ConfigCheck", "check_value", "validate"]
+__all__ = ["RULES", "ConfigCheck", "check_directions", "check_output_dir", "check_swept", "check_value",
+           "validate"]
 
 Rule = tuple[str, str, Callable[[Any], bool] | None, str]
 
@@ -35,7 +37,7 @@ def _positive(v: Any) -> bool:
 
 #: (key, type, range check or None, the rule in words); keys absent from a config are skipped
 RULES: list[Rule] = [
-    ("seed", "int", None, "an integer"),
+    ("seed", "int", lambda v: v >= 0, "an integer >= 0"),
     ("trainer.epochs", "int", _positive, "an integer >= 1"),
     ("trainer.batch_size", "int", _positive, "an integer >= 1"),
     ("trainer.early_stopping_patience", "int?", _positive, "null or an integer >= 1"),
@@ -44,11 +46,20 @@ RULES: list[Rule] = [
     ("trainer.jit_compile", "bool", None, "true or false"),
     ("trainer.verbose", "verbose", None, "auto, 0, 1 or 2"),
     ("trainer.monitor", "str", None, "a metric name such as val_accuracy"),
+    ("trainer.augment_workers", "workers", None, "auto or an integer >= 1"),
+    ("trainer.eval_train_size", "int?", _positive, "null or an integer >= 1"),
+    ("trainer.bn_recalibration_batches", "int?", _positive, "null or an integer >= 1"),
     ("data.train_size", "int?", _positive, "null or an integer >= 1"),
     ("data.eval_size", "int?", _positive, "null or an integer >= 1"),
     ("data.val_fraction", "number", lambda v: 0 < v < 1, "a number in (0, 1)"),
     ("data.test_fraction", "number", lambda v: 0 < v < 1, "a number in (0, 1)"),
     ("optim.learning_rate", "number", _positive, "a number > 0"),
+    ("optim.beta_1", "number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("optim.beta_2", "number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("optim.momentum", "number", lambda v: 0 <= v <= 1, "a number in [0, 1]"),
+    ("optim.rho", "number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("schedule.factor", "number", lambda v: 0 < v < 1, "a number in (0, 1)"),
+    ("schedule.patience", "int", lambda v: v >= 0, "an integer >= 0"),
     ("schedule.max_lr", "number", _positive, "a number > 0"),
     ("schedule.min_lr", "number", lambda v: v >= 0, "a number >= 0"),
     ("schedule.T", "number", _positive, "a number > 0"),
@@ -57,6 +68,7 @@ RULES: list[Rule] = [
     ("model.dropout_conv2", "number", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("model.dropout_conv3", "number", lambda v: 0 <= v < 1, "in [0, 1)"),
     ("model.dense_units", "int", _positive, "an integer >= 1"),
+    ("model.filters", "int", _positive, "an integer >= 1"),
 ]
 
 _TYPES: dict[str, Callable[[Any], bool]] = {
@@ -65,7 +77,11 @@ _TYPES: dict[str, Callable[[Any], bool]] = {
     "bool": lambda v: isinstance(v, bool),
     "str": lambda v: isinstance(v, str),
     "verbose": lambda v: v == "auto" or (_is_int(v) and v in (0, 1, 2)),
+    "workers": lambda v: v == "auto" or (_is_int(v) and v >= 1),
 }
+
+
+_NO_RANGE = ("bool", "str", "verbose", "workers")  # kinds whose type check is the whole rule
 
 
 def check_value(key: str, value: Any, kind: str, check: Callable[[Any], bool] | None,
@@ -76,7 +92,7 @@ def check_value(key: str, value: Any, kind: str, check: Callable[[Any], bool] | 
         if value is None:
             return
         kind = kind[:-1]
-    ok = _TYPES[kind](value) and (check is None or kind in ("bool", "str", "verbose") or check(value))
+    ok = _TYPES[kind](value) and (check is None or kind in _NO_RANGE or check(value))
     if not ok:
         raise ConfigError(f"{key} must be {rule}, got {key}={value!r}")
 
@@ -95,6 +111,55 @@ def validate(cfg: DictConfig) -> list[str]:
         check_value(key, value, kind, check, rule)
     _check_validation_split(cfg)
     return objective_names(cfg.optimized_metric)
+
+
+def check_swept(overrides: list[str]) -> None:
+    """Check every value of the command line's sweeps (``trainer.epochs=1,abc``,
+    ``seed=range(-1,3)``) against :data:`RULES`, so a bad value stops the multirun before its
+    first job instead of failing (or training) the jobs before it."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    rules = {key: (kind, check, rule) for key, kind, check, rule in RULES}
+    parser = OverridesParser.create()
+    for text in overrides:
+        try:
+            override = parser.parse_override(text)
+        except Exception:  # Hydra reports its own syntax errors
+            continue
+        key = override.key_or_group
+        if key not in rules or not override.is_sweep_override():
+            continue
+        try:
+            values = list(override.sweep_iterator())
+        except Exception:  # interval(...) and other sweeps without a list of values
+            continue
+        for value in values:
+            check_value(key, value, *rules[key])
+
+
+def check_directions(cfg: DictConfig, objectives: list[str]) -> None:
+    """A sweep's ``direction`` list and ``optimized_metric`` name as many values."""
+    direction = OmegaConf.select(cfg, "hydra.sweeper.direction", default=None)
+    if isinstance(direction, ListConfig | list) and len(direction) != len(objectives):
+        raise ConfigError(
+            f"hydra.sweeper.direction has {len(direction)} directions {list(direction)}, but "
+            f"optimized_metric names {len(objectives)} value(s) {objectives}: give one direction "
+            "per optimised metric")
+
+
+def check_output_dir(key: str, path: Any) -> None:
+    """``path`` can be created (or is) a writable directory: its nearest existing ancestor is a
+    directory this process may write to. Hydra would otherwise fail with a raw ``OSError``."""
+    if path is None:
+        return
+    target = Path(os.path.expanduser(str(path))).absolute()
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{key}={path} cannot be created: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}={path} cannot be created: {existing} is not writable")
 
 
 def _check_validation_split(cfg: DictConfig) -> None:
@@ -120,9 +185,23 @@ class ConfigCheck(Callback):
     (``trainer.epochs=two`` or ``optimized_metric=nonsense`` stop it at once instead of failing
     every trial). Swept values are checked by each job as it starts."""
 
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._stop_on_error(lambda: check_output_dir(
+            "hydra.run.dir", OmegaConf.select(config, "hydra.run.dir", default=None)))
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        def checks() -> None:
+            check_directions(config, validate(config))
+            check_swept(list(OmegaConf.select(config, "hydra.overrides.task", default=None) or []))
+            check_output_dir("hydra.sweep.dir", OmegaConf.select(config, "hydra.sweep.dir",
+                                                                  default=None))
+
+        self._stop_on_error(checks)
+
+    @staticmethod
+    def _stop_on_error(checks: Callable[[], None]) -> None:
         try:
-            validate(config)
+            checks()
         except ConfigError as exc:
             # Hydra turns an Exception raised by a callback into a warning and goes on: end the
             # program here (message alone, exit 1; HYDRA_FULL_ERROR=1 shows the traceback)

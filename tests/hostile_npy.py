@@ -116,6 +116,38 @@ def _out_of_band() -> bytes:
                         buffer_callback=lambda buffer: None)
 
 
+def _deep_key(depth: int) -> bytes:
+    """A dict whose key is a tuple nested ``depth`` deep (one byte a level): hashing it
+    overflowed the C stack."""
+    return b"\x80\x02}" + b")" + b"\x85" * depth + b"K\x01s."
+
+
+def _memo_index(index: int) -> bytes:
+    """LONG_BINPUT with a huge index: the unpickler grows its memo table to fit it."""
+    return b"\x80\x02}r" + index.to_bytes(4, "little") + b"."
+
+
+def _bomb() -> list[Any]:
+    """A few KB of pickle (memo references) whose repr would be 3 GB."""
+    inner = [0] * 1000
+    middle = [inner] * 1000
+    return [middle] * 1000
+
+
+def _tuple_bomb() -> tuple[Any, ...]:
+    inner = (0,) * 1000
+    middle = (inner,) * 1000
+    return (middle,) * 1000
+
+
+def _nested_header(path: Path) -> Path:
+    """A header whose shape is 5000 nested parentheses (numpy's parser raises)."""
+    text = "{'descr': '|O', 'fortran_order': False, 'shape': " + "(" * 5000 + ")" * 5000 + ", }"
+    text += " " * (-(len(text) + 11) % 64) + "\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode())
+    return path
+
+
 #: name -> (builder, error class, message pattern)
 HOSTILE: dict[str, tuple[Callable[[Path], Path], str, str]] = {
     # the issue's attacks
@@ -199,6 +231,45 @@ HOSTILE: dict[str, tuple[Callable[[Path], Path], str, str]] = {
     "key_not_a_string": (_write(lambda: {1: GOOD_X}), "DataError", "keys must be strings"),
     "nested_list_value": (_write(lambda: with_target([GOOD_Y])), "UnsafeFileError",
                           "holds a list"),
+    # bounds on the pickle's shape (issue 22): nesting, memo indices, repeated references
+    "deep_key_1e6": (_raw(lambda: _deep_key(10**6)), "UnsafeFileError", "more than 32 levels"),
+    "deep_key_1e5": (_raw(lambda: _deep_key(10**5)), "UnsafeFileError", "more than 32 levels"),
+    "million_opcodes": (_raw(lambda: b"\x80\x02" + b"N0" * 10**6 + b"}."), "UnsafeFileError",
+                        "more than 100000 opcodes"),
+    "memo_index_2_28": (_raw(lambda: _memo_index(1 << 28)), "UnsafeFileError",
+                        "memo index 268435456 is past"),
+    "repr_bomb_dtype_code": (
+        _write(lambda: with_target(array_via_reconstruct(
+            (30,), Call(np.dtype, (_bomb(), False, True)), b""))),
+        "UnsafeFileError", "more than 1000000 items"),
+    "repr_bomb_shape": (
+        _write(lambda: with_target(array_via_reconstruct(_bomb(), np.dtype("f8"), b""))),  # type: ignore[arg-type]
+        "UnsafeFileError", "more than 1000000 items"),
+    "repr_bomb_array_state": (
+        _write(lambda: with_target(Call(_reconstruct, (np.ndarray, (0,), b"b"), _bomb()))),
+        "UnsafeFileError", "more than 1000000 items"),
+    "repr_bomb_order_flag": (
+        _write(lambda: with_target(Call(np._core.numeric._frombuffer,  # type: ignore[attr-defined]
+                                        (b"", np.dtype("f8"), (0,), _bomb())))),
+        "UnsafeFileError", "more than 1000000 items"),
+    "repr_bomb_key": (_write(lambda: {_tuple_bomb(): GOOD_Y}), "UnsafeFileError",
+                      "more than 1000000 items"),
+    # numpy's own refusals, as DataErrors naming the file
+    "s0_dtype": (
+        _write(lambda: with_target(array_via_reconstruct(
+            (3,), Call(np.dtype, ("S0", False, True)), b""))),
+        "UnsafeFileError", "dtype S0 has size 0"),
+    "u0_dtype": (
+        _write(lambda: with_target(array_via_reconstruct(
+            (3,), Call(np.dtype, ("<U0", False, True)), b""))),
+        "UnsafeFileError", "dtype <U0 has size 0"),
+    "zero_dim_declaring_2_70": (
+        _write(lambda: with_target(array_via_reconstruct((0, 2**70), np.dtype("f8"), b""))),
+        "UnsafeFileError", "more than 1099511627776 elements"),
+    "zero_dim_declaring_2_35_squared": (
+        _write(lambda: with_target(array_via_reconstruct((0, 2**35, 2**35), np.dtype("u1"), b""))),
+        "UnsafeFileError", "more than 1099511627776 elements"),
+    "header_nested_parentheses": (_nested_header, "DataError", "not a .npy file"),
     # broken files
     "truncated": (_truncated, "DataError", "unreadable"),
     "plain_array_declaring_1e9_images": (_plain_huge, "DataError", "plain float64 array"),

@@ -1,6 +1,6 @@
 """The restricted ``.npy`` reader against a table of hostile files (tests/hostile_npy.py).
 
-Each hostile file is loaded in a subprocess under a 3 GiB address-space limit, through the same
+Each hostile file is loaded in a subprocess under a 1.5 GiB address-space limit, through the same
 path training or ``predict`` takes, so a crash (the forged object pointers segfaulted the
 previous reader in ``np.unique``) or a memory bomb fails one case instead of killing pytest.
 """
@@ -26,7 +26,7 @@ from tests.hostile_npy import GOOD_X, GOOD_Y, HOSTILE, header
 
 _CHILD = """
 import json, resource, sys
-resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
 path, how = sys.argv[1], sys.argv[2]
 try:
     if how == "read":

@@ -56,6 +56,11 @@ def test_the_composed_config_is_validated(compose_cfg) -> None:
 @pytest.mark.parametrize(("overrides", "message"), [
     (["optimized_metric=nonsense", "model=brief,deeper"], "optimized_metric=['nonsense'] is not a metric"),
     (["hparams_search=elastic_sgdr", "trainer.epochs=two"], "trainer.epochs must be an integer >= 1"),
+    # issue 22: a swept value, and directions that do not match the objectives
+    (["trainer.epochs=1,abc"], "trainer.epochs must be an integer >= 1, got trainer.epochs='abc'"),
+    (["hparams_search=elastic_sgdr", "hydra.sweeper.direction=[maximize,minimize]"],
+     "hydra.sweeper.direction has 2 directions ['maximize', 'minimize'], but optimized_metric "
+     "names 1 value(s)"),
 ])
 def test_a_multirun_checks_its_config_before_the_first_job(tmp_path, overrides, message) -> None:
     """Issue 12: a bad setting stops a sweep at once, not after every trial has failed."""

@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 from matplotlib.ticker import MaxNLocator
 
 from fmnist.plots import confusion_matrix_figure
@@ -51,8 +52,11 @@ def _save(fig: Any, path: Path) -> Path:
     """Save at a fixed size (no tight bounding box that could grow the image)."""
     w, h = fig.get_size_inches()
     fig.set_size_inches(min(w, MAX_WIDTH_PX / DPI), min(h, MAX_HEIGHT_PX / DPI))
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
+    try:
+        with atomic.atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=DPI)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 
 from fmnist.summary.collect import Run, collect_runs, label_prefixes
 from fmnist.summary.figures import write_run_figures, write_study_figures
@@ -70,12 +71,36 @@ def sweep_commands(paths: Sequence[str | Path]) -> list[str]:
     return commands
 
 
+def _missing_file(url: str) -> str | None:
+    """The storage file a SQLite or journal URL names, when it does not exist: a run directory
+    is data, so reading it never creates a database (Optuna would) where its config says."""
+    from hydra_plugins.fmnist_optuna_sweeper.journal import is_journal, journal_path
+
+    if is_journal(url):
+        path = journal_path(url)
+    elif url.startswith("sqlite:///"):
+        name = url[len("sqlite:///"):].split("?", 1)[0]
+        if name in ("", ":memory:"):
+            return None
+        path = Path(name)
+    else:
+        return None
+    return None if path.is_file() else str(path)
+
+
 def load_study_of(runs: Sequence[Run]) -> tuple[Any, str]:
-    """The Optuna study the runs belong to (from their ``optuna.*`` config), if any."""
+    """The Optuna study the runs belong to (from their ``optuna.*`` config), if any; only an
+    existing SQLite or journal file is opened."""
     for run in runs:
         trial = run.config.get("optuna") or {}
         if trial.get("storage") and trial.get("study_name"):
             import optuna
+
+            if not isinstance(trial["storage"], str) or not isinstance(trial["study_name"], str):
+                return None, "the runs' optuna.storage / optuna.study_name are not strings"
+            missing = _missing_file(trial["storage"])
+            if missing is not None:
+                return None, f"study {trial['study_name']!r}: its storage file {missing} does not exist"
 
             try:
                 from fmnist.storage import storage_url
@@ -161,7 +186,7 @@ def _write_html(out: Path, title: str, commands: Sequence[str], sections: list[t
         parts.append(f"<h2>{html.escape(heading)}</h2>{body}")
     parts.append("</body></html>")
     path = out / "report.html"
-    path.write_text("\n".join(parts))
+    atomic.write_text(path, "\n".join(parts))
     return path
 
 
@@ -187,8 +212,9 @@ def summarize(paths: Sequence[str | Path], output: str | Path | None = None, top
         for name, frame in study_tables(study, objectives).items():
             full[name] = shown[name] = frame
     for name, frame in full.items():
-        frame.to_csv(out / f"{name}.csv", index=False)
-        (out / f"{name}.md").write_text(markdown_table(shown[name]))
+        with atomic.atomic_path(out / f"{name}.csv") as tmp:
+            frame.to_csv(tmp, index=False)
+        atomic.write_text(out / f"{name}.md", markdown_table(shown[name]))
     values = dict(zip(table["run"], table[objective], strict=True))
     figures = write_run_figures(runs, list(table["run"]), out, top_n=top_n, keys=swept_keys(runs),
                                 objective=objective, values=values)

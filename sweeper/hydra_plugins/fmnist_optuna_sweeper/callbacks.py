@@ -21,6 +21,7 @@ from typing import Any
 import hydra
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 from omegaconf import DictConfig
 
 __all__ = ["PARENT_ENV", "RESULT_FILE", "JobEndSignal", "JobErrorLog", "JobResultWriter",
@@ -167,7 +168,4 @@ class JobEndSignal(Callback):
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """``data`` as JSON at ``path``, whole or absent (the sweep may read it at any moment)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.part")
-    part.write_text(json.dumps(data) + "\n")
-    part.replace(path)
+    atomic.write_text(path, json.dumps(data) + "\n")

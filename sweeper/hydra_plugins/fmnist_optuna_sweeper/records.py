@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra_plugins.fmnist_optuna_sweeper import journal
+from hydra_plugins.fmnist_optuna_sweeper import atomic, journal
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 from hydra_plugins.fmnist_optuna_sweeper.storage import mask_url
 from hydra_plugins.fmnist_optuna_sweeper.workers import Outcome
@@ -184,6 +184,6 @@ def write_results(path: Path, study: optuna.Study, storage: str) -> None:
     results.update(study_name=study.study_name, storage=storage,
                    directions=[d.name.lower() for d in study.directions], n_trials=len(trials),
                    states=counts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(OmegaConf.create(results), path)
+    with atomic.atomic_path(path) as tmp:  # a full disk leaves the old file, never 0 bytes
+        OmegaConf.save(OmegaConf.create(results), tmp)
     log.info("Results: %s", path)

@@ -22,6 +22,7 @@ import random
 import re
 import threading
 import time
+import urllib.parse
 import uuid
 import warnings
 import zlib
@@ -88,16 +89,28 @@ def resolve(storage: str | None, study_name: str | None, sweep_dir: Path,
     stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     if url and journal.is_journal(url):  # absolute, for jobs that start elsewhere
         path = journal.journal_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(path, url)
         url = f"{journal.SCHEME}{path}"
     if not url:
         url = MEMORY if in_process else f"sqlite:///{(sweep_dir / f'optuna-{stamp}.db').absolute()}"
     if url.startswith("sqlite:///") and url[len("sqlite:///"):] not in ("", ":memory:"):
         path = Path(url[len("sqlite:///"):]).absolute()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(path, url)
         url = f"sqlite:///{path}"
     name = study_name or f"study-{stamp}"
     return str(url), str(name)
+
+
+def _make_parent(path: Path, url: str) -> None:
+    """The storage file's directory, or a :class:`SweepError` naming the setting."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SweepError(f"hydra.sweeper.storage={mask_url(url)}: cannot create the directory "
+                         f"{path.parent} ({exc.strerror or exc})") from exc
+    if path.is_dir():
+        raise SweepError(f"hydra.sweeper.storage={mask_url(url)}: {path} is a directory, not a "
+                         "file")
 
 
 def check_study_name(name: str) -> None:
@@ -110,10 +123,30 @@ def check_study_name(name: str) -> None:
             "so it must be non-empty, not '.' or '..', and hold no '/', '\\' or control characters")
 
 
+#: ``scheme://user:password@``, read as SQLAlchemy reads it: the user holds no ``:`` or ``/`` and
+#: may be empty, the password runs to the next ``@`` (so it may hold ``/``, ``?`` or ``:``)
+_USERINFO = re.compile(r"([\w+.-]+://[^:/\s'\"]*:)[^@]*@")
+#: ``?key=value`` / ``&key=value`` query parameters (libpq takes ``?password=``)
+_QUERY_PARAM = re.compile(r"([?&;])([^=&;#\s'\"]*)=([^&;#\s'\"]*)")
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)
+
+
+def _mask_param(match: re.Match[str]) -> str:
+    sep, key, value = match.groups()
+    secret = _SECRET_KEY.search(urllib.parse.unquote_plus(key)) and value
+    return f"{sep}{key}=***" if secret else match.group(0)
+
+
 def mask_url(url: str) -> str:
-    """The URL with its password hidden (``postgresql://optuna:***@host/db``), for anything
-    printed or saved."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """``url`` (or a text holding URLs: an override, a command line) with every password
+    hidden, for anything printed or saved: the ``user:password@`` part (an empty user too:
+    ``postgresql://:***@host/db``) and query parameters whose name, percent-decoded, names a
+    secret (``?password=***``, ``&sslpassword=***``, ``?pass%77ord=***``).
+
+    >>> mask_url("postgresql://:pw@host/db?sslmode=require&password=pw")
+    'postgresql://:***@host/db?sslmode=require&password=***'
+    """
+    return _QUERY_PARAM.sub(_mask_param, _USERINFO.sub(r"\1***@", url))
 
 
 def has_password(url: str) -> bool:

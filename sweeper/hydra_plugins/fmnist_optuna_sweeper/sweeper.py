@@ -27,7 +27,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method, get_object, instantiate
-from hydra_plugins.fmnist_optuna_sweeper import launching, records, stale, storage, workers
+from hydra_plugins.fmnist_optuna_sweeper import atomic, launching, records, stale, storage, workers
 from hydra_plugins.fmnist_optuna_sweeper.config import OptunaSweeperConf
 from hydra_plugins.fmnist_optuna_sweeper.devices import DeviceError, assign_devices, visible_gpus
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
@@ -229,7 +229,8 @@ class OptunaSweeper(Sweeper):
             launching.prepare(self.launcher)
             launches = [workers.ThroughLauncher(self.launcher, sweep_dir / ".job_ends")] * n_jobs
         enqueued = [_check_enqueued(dict(OmegaConf.to_container(entry, resolve=True))  # type: ignore[arg-type]
-                                    if isinstance(entry, DictConfig) else dict(entry), space, i)
+                                    if isinstance(entry, DictConfig) else dict(entry), space, i,
+                                    custom=self.extender is not None)
                     for i, entry in enumerate(o.enqueue or [])]
         url, study_name = storage.resolve(o.storage, o.study_name, sweep_dir,
                                           in_process=mode == launching.IN_PROCESS)
@@ -251,7 +252,8 @@ class OptunaSweeper(Sweeper):
             for entry in enqueued:
                 study.enqueue_trial(entry, skip_if_exists=True)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        with atomic.atomic_path(sweep_dir / "multirun.yaml") as tmp:
+            OmegaConf.save(self.config, tmp)
         self.study, self.store, self.url, self.space = study, store, url, space
         # null: pass the trial's whereabouts when the app's config has a place for them
         self.trial_overrides = url != storage.MEMORY and (
@@ -454,15 +456,21 @@ def _log_best(study: optuna.Study) -> None:
             log.info("    Values: %s, Params: %s", t.values, t.params)
 
 
-def _check_enqueued(entry: dict[str, Any], space: SearchSpace, index: int) -> dict[str, Any]:
+def _check_enqueued(entry: dict[str, Any], space: SearchSpace, index: int,
+                    custom: bool = False) -> dict[str, Any]:
     """An ``enqueue`` entry whose values lie in their parameters' distributions (checked before
     any trial, so a search range narrowed on the command line is an error naming the value,
-    not a trial left RUNNING)."""
+    not a trial left RUNNING), and whose keys are searched (unless a ``custom_search_space``
+    may add the name)."""
     params = {p.name: p for p in space.params}
     for name, value in entry.items():
         param = params.get(name)
+        if param is None and custom:
+            continue  # may be a custom_search_space name
         if param is None:
-            continue  # a custom_search_space name, or a key the study does not search
+            raise SweepError(
+                f"hydra.sweeper.enqueue[{index}]: {name} is not searched, so its value would be "
+                f"dropped; searched: {', '.join(sorted(params)) or 'nothing'}")
         dist = param.distribution
         try:
             inside = dist._contains(dist.to_internal_repr(value))

@@ -17,6 +17,7 @@ import importlib.metadata
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -166,7 +167,12 @@ def worker_command(configured: Sequence[str] | None, task_module: str) -> list[s
     script), or a :class:`SweepError` when this process was not started as the app (pytest,
     a notebook, Hydra's test runner) and ``worker_command`` is not set."""
     if configured:
-        return [str(c) for c in configured]
+        command = [str(c) for c in configured]
+        if shutil.which(command[0]) is None:  # else every trial fails, and not the sweep
+            raise SweepError(
+                f"hydra.sweeper.worker_command[0]={command[0]!r} is not an executable file or a "
+                "command on PATH (e.g. [python, -m, my_app])")
+        return command
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     argv0 = sys.argv[0] if sys.argv else ""
