@@ -30,7 +30,7 @@ HAS_JOBLIB = importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is 
 def test_a_failing_objective_shows_its_file_and_line(sweep, mode: list[str]) -> None:
     s = sweep("sphere.py", "error=true", "hydra.sweeper.n_trials=2",
               "hydra.sweeper.max_failure_rate=1.0", *mode, check=False)
-    assert s.proc.returncode == 1
+    assert s.proc.returncode == 0  # max_failure_rate=1.0: the sweep ends normally (official)
     # on the console: each failed trial's traceback, down to the objective's raise
     assert s.output.count(WHERE) == 2, s.output[-3000:]
     assert 'raise RuntimeError("cfg.error is true")' in s.output
@@ -38,8 +38,8 @@ def test_a_failing_objective_shows_its_file_and_line(sweep, mode: list[str]) -> 
     for number in (0, 1):
         job_log = (s.dir / str(number) / "sphere.log").read_text()
         assert "The job failed:" in job_log and WHERE in job_log, job_log
-    # the sweep's own error is one line (Hydra's hint under it), not a traceback of the sweeper
-    assert "all 2 trials of this sweep failed" in s.proc.stderr
+    # the sweep's closing line says so, with no traceback of the sweeper's own
+    assert "all 2 trials of this sweep failed" in s.output
     assert "sweeper.py" not in s.proc.stderr and "Traceback" not in s.proc.stderr
 
 
