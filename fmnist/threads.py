@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import tensorflow as tf
+from hydra_plugins.fmnist_optuna_sweeper.workers import LOCAL_JOBS_ENV
 
 from fmnist.errors import ConfigError
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 #: the number of the sweep's jobs running at once on this machine, set by the sweeper in the
 #: environment of each job it starts (absent: the job has the machine to itself)
-SHARING_ENV = "OPTUNA_SWEEPER_LOCAL_JOBS"
+SHARING_ENV = LOCAL_JOBS_ENV
 
 
 def machine_cores() -> int:

@@ -208,7 +208,8 @@ class OptunaSweeperConf:
     storage: str | None = None
     study_name: str | None = None
     n_trials: int = 20
-    n_jobs: int = 1
+    # trials at a time; auto: trials_per_gpu per GPU on a GPU machine, else one per CPU core
+    n_jobs: Any = 1
     max_failure_rate: float = 0.0
     params: dict[str, Any] | None = None
     custom_search_space: str | None = None
@@ -222,6 +223,8 @@ class OptunaSweeperConf:
     accept_changed_settings: bool = False
     devices: list[Any] | None = None
     gpus_per_trial: int = 1
+    # trials sharing each GPU when n_jobs is auto (GPU memory grows as needed)
+    trials_per_gpu: int = 1
 
 
 _store = ConfigStore.instance()
