@@ -127,6 +127,7 @@ def test_joblib_runs_two_trials_at_once_and_prunes_inside_its_workers(tmp_path: 
                                          TrialState.COMPLETE, TrialState.PRUNED]
     records = [_ran(tmp_path, t) for t in trials]
     assert all(r["process"].startswith("LokyProcess") for r in records)  # joblib's workers
+    assert {r["local_jobs"] for r in records} == {"2"}  # the jobs know they share the machine
     assert all(r["pid"] != os.getpid() for r in records)
     assert _overlap(records), "two trials should run at the same time"
     for t, r in zip(trials, records, strict=True):

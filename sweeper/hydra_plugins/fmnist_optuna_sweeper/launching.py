@@ -21,7 +21,7 @@ from typing import Any
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 
 __all__ = ["IN_PROCESS", "LAUNCHER", "SUBPROCESS", "LaunchError", "capacity_warning",
-           "choose_mode", "launcher_slots", "prepare"]
+           "choose_mode", "launcher_slots", "prepare", "runs_here"]
 
 #: launchers that cannot take one job per call from several threads, and why
 _NOT_DRIVABLE = {
@@ -72,6 +72,16 @@ def choose_mode(launcher: Any, n_jobs: int) -> str:
             f"joblib, submitit_local, submitit_slurm or ray"
         )
     return LAUNCHER
+
+
+#: launchers whose jobs run on the sweep's machine (their workers inherit its environment)
+_LOCAL = {"hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+          "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"}
+
+
+def runs_here(launcher: Any) -> bool:
+    """Whether the launcher runs its jobs on this machine (joblib, submitit's local executor)."""
+    return _name(launcher) in _LOCAL
 
 
 def launcher_slots(launcher: Any, cpu_count: int | None = None) -> int | None:

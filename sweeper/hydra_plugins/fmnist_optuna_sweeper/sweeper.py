@@ -189,6 +189,8 @@ class OptunaSweeper(Sweeper):
             log.info("%d trials at a time through %s", n_jobs, type(self.launcher).__name__)
             if (warning := launching.capacity_warning(self.launcher, n_jobs)) is not None:
                 log.warning(warning)
+            if launching.runs_here(self.launcher):  # its jobs share this machine's cores
+                os.environ[workers.LOCAL_JOBS_ENV] = str(n_jobs)
             launching.prepare(self.launcher)
             launches = [workers.ThroughLauncher(self.launcher, sweep_dir / ".job_ends")] * n_jobs
         enqueued = [_check_enqueued(dict(OmegaConf.to_container(entry, resolve=True))  # type: ignore[arg-type]
