@@ -9,6 +9,7 @@ measurement already there is skipped, so a run that was stopped goes on where it
 
     python bench/throughput.py sweeps --pairs 3          # old vs new, interleaved
     python bench/throughput.py epochs --repeats 2        # per-epoch figures
+    python bench/throughput.py steps --repeats 6         # steps per call, interleaved epochs
     python bench/throughput.py report                    # medians and ratios so far
 
 Each sweep runs in its own study and directory under ``--out``, with the preset's seeds. The
@@ -120,6 +121,38 @@ def epochs(variant: str, repeat: int, out: Path, n_epochs: int) -> dict[str, Any
             "load_after": os.getloadavg()[0]}
 
 
+def steps_per_call(values: list[int], rounds: int, threads: int) -> dict[str, Any]:
+    """Epoch seconds of the deeper CNN (6,016 random 28x28 images, batch 128) for each
+    ``steps_per_execution`` in ``values``, one epoch of each in turn for ``rounds`` rounds in
+    one process (interleaved: a drift in load hits all alike); the first round (tracing) is
+    left out."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from fmnist.models import deeper
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((6016, 28, 28, 1), "float32"), rng.integers(0, 10, 6016)
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(128).prefetch(tf.data.AUTOTUNE)
+    models = {}
+    for spe in values:
+        keras.utils.set_random_seed(0)
+        model = deeper(input_shape=(28, 28, 1), num_classes=10)
+        model.compile("adamax", "sparse_categorical_crossentropy", steps_per_execution=spe)
+        models[spe] = model
+    seconds: dict[int, list[float]] = {spe: [] for spe in values}
+    for _ in range(rounds + 1):
+        for spe, model in models.items():
+            started = time.perf_counter()
+            model.fit(data, epochs=1, verbose=0)
+            seconds[spe].append(time.perf_counter() - started)
+    return {"threads": threads, "seconds": {str(k): v[1:] for k, v in seconds.items()},
+            "median": {str(k): statistics.median(v[1:]) for k, v in seconds.items()}}
+
+
 def report(results: Path) -> None:
     rows = list(_done(results).values())
     pairs: dict[int, dict[str, dict[str, Any]]] = {}
@@ -141,6 +174,11 @@ def report(results: Path) -> None:
         print(f"median of {len(ratios)} pair(s): trials per hour "
               f"x{statistics.median(r[0] for r in ratios):.2f}, "
               f"wall time x{statistics.median(r[1] for r in ratios):.2f}")
+    for row in rows:
+        if row["kind"] == "steps":
+            med = row["median"]
+            print(f"steps per call, {row['threads']} thread(s), load {row['load_before']:.1f}: "
+                  + ", ".join(f"{k}: {v:.2f} s (x{med['1'] / v:.2f})" for k, v in med.items()))
     by_variant: dict[str, list[float]] = {}
     for row in rows:
         if row["kind"] == "epochs":
@@ -154,13 +192,14 @@ def report(results: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["sweeps", "epochs", "report"])
+    parser.add_argument("what", choices=["sweeps", "epochs", "steps", "report"])
     parser.add_argument("--pairs", type=int, default=3, help="interleaved old/new pairs")
     parser.add_argument("--trials", type=int, default=None,
                         help="trials per sweep (default: the preset's 12)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each epoch variant")
     parser.add_argument("--epochs", type=int, default=4, help="epochs of each epoch run")
     parser.add_argument("--variants", nargs="*", default=list(EPOCH_VARIANTS))
+    parser.add_argument("--threads", type=int, default=1, help="threads per pool (steps)")
     parser.add_argument("--out", type=Path, default=REPO / "outputs" / "bench" / "throughput")
     parser.add_argument("--results", type=Path, default=None,
                         help="JSON lines of results (default: <out>/results.jsonl)")
@@ -183,6 +222,11 @@ def main() -> None:
                 if key not in done:
                     _append(results, {"key": key, "kind": "epochs",
                                       **epochs(variant, repeat, args.out, args.epochs)})
+    elif args.what == "steps":
+        load = os.getloadavg()[0]
+        row = steps_per_call([1, 8, 16], args.repeats, args.threads)
+        _append(results, {"key": f"steps/{time.time()}", "kind": "steps", **row,
+                          "load_before": load, "load_after": os.getloadavg()[0]})
     report(results)
 
 

@@ -29,7 +29,9 @@ from fmnist import plots
 from fmnist.augment import build_augmentation
 from fmnist.data import Splits, save_labels
 from fmnist.divergence import StopOnNonFinite
+from fmnist.ema import EMAWeights, uses_ema
 from fmnist.errors import ConfigError, TrainingDiverged
+from fmnist.losses import training_loss
 from fmnist.metrics import (
     SPLITS,
     available_metrics,
@@ -98,9 +100,10 @@ def _stratified_indices(y: np.ndarray, size: int | None, seed: int) -> np.ndarra
 
 
 def _evaluate(model: keras.Model, splits: Splits, batch_size: int, train_size: int | None = None,
-              seed: int = 0) -> tuple[dict[str, Any], Any]:
+              seed: int = 0, tta: bool = False) -> tuple[dict[str, Any], Any]:
     """Metrics of every split (train on a stratified subset of ``train_size`` images when
-    given), by batched inference; and the test split's confusion matrix."""
+    given), by batched inference (``tta``: averaged with the mirrored images); and the test
+    split's confusion matrix."""
     metrics: dict[str, Any] = {}
     cm = None
     for name in SPLITS:
@@ -108,7 +111,7 @@ def _evaluate(model: keras.Model, splits: Splits, batch_size: int, train_size: i
         if name == "train":
             keep = _stratified_indices(y, train_size, seed)
             x, y = x[keep], y[keep]
-        probs = predict_probabilities(model, x, batch_size)
+        probs = predict_probabilities(model, x, batch_size, tta=tta)
         metrics[name] = classification_metrics(y, probs, splits.num_classes)
         if name == "test":
             cm = confusion_matrix(y, probs.argmax(axis=1), splits.num_classes)
@@ -202,7 +205,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     log.info("Model %s: %s parameters", model.name, f"{model.count_params():,}")
     optimizer = instantiate(cfg.optim)
     log.info("Optimizer: %s(learning_rate=%s)", type(optimizer).__name__, cfg.optim.get("learning_rate"))
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+    model.compile(optimizer=optimizer,
+                  loss=training_loss(cfg.trainer.get("label_smoothing"), splits.num_classes),
                   metrics=["accuracy"], jit_compile=bool(cfg.trainer.jit_compile),
                   steps_per_execution=runtime["steps_per_execution"])
 
@@ -229,6 +233,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
         # precise BN before every validation: fresh statistics for the current weights
         precise_bn = PreciseBatchNorm(splits.x_train, batch_size, int(bn_batches), seed=int(cfg.seed))
         callbacks.insert(0, precise_bn)
+    if uses_ema(optimizer):  # validation, precise BN and best-weight snapshots use the EMA
+        callbacks.insert(0, EMAWeights())
     log.info("Callbacks: %s", [type(c).__name__ for c in callbacks])
 
     train_ds = make_dataset(splits.x_train, splits.y_train, batch_size, shuffle_seed=int(cfg.seed),
@@ -248,12 +254,16 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
         metrics, cm = _last_epoch_metrics(epoch_logger.rows), None
     else:  # the weights' BatchNorm statistics were recalibrated before their validation
         metrics, cm = _evaluate(model, splits, batch_size=max(batch_size, 512),
-                                train_size=cfg.trainer.get("eval_train_size"), seed=int(cfg.seed))
+                                train_size=cfg.trainer.get("eval_train_size"), seed=int(cfg.seed),
+                                tta=bool(cfg.trainer.get("tta", False)))
     metrics.update({
         "status": "pruned" if pruned_at else "completed",
         "epochs": len(epoch_logger.rows),
         "best_epoch": best.best_epoch if best is not None and best.best_epoch else len(epoch_logger.rows),
         "params": model.count_params(),
+        "tta": bool(cfg.trainer.get("tta", False)),
+        "ema": uses_ema(optimizer),
+        "label_smoothing": float(cfg.trainer.get("label_smoothing") or 0.0),
         "trainable_params": int(sum(np.prod(w.shape) for w in model.trainable_weights)),
         "train_seconds": train_seconds,
         "eval_seconds": time.perf_counter() - eval_started,

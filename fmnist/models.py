@@ -8,6 +8,7 @@ is adding a function here and a YAML file there.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ from keras import layers
 
 from fmnist.errors import ConfigError, WeightsUnavailableError
 
-__all__ = ["brief", "deeper", "resnet152", "vgg16"]
+__all__ = ["brief", "convnet", "deeper", "resnet152", "vgg16"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,85 @@ def deeper(
         ],
         name="deeper",
     )
+
+
+def _stage_depths(depth: int | Sequence[int], stages: int) -> list[int]:
+    """``depth`` as one number of blocks per stage (``stages`` of them) or a list of one per
+    stage; every entry an integer >= 1."""
+    if isinstance(depth, int) and not isinstance(depth, bool):
+        if stages < 1:
+            raise ConfigError(f"model.stages must be an integer >= 1, got model.stages={stages}")
+        depths = [depth] * stages
+    else:
+        depths = list(depth) if isinstance(depth, Sequence) and not isinstance(depth, str) else []
+    if not depths or any(not isinstance(d, int) or isinstance(d, bool) or d < 1 for d in depths):
+        raise ConfigError(
+            f"model.depth must be an integer >= 1 or a list of them (one per stage), got "
+            f"model.depth={depth!r}")
+    return depths
+
+
+def convnet(
+    input_shape: Sequence[int],
+    num_classes: int,
+    width: int = 16,
+    depth: int | Sequence[int] = (1, 1, 2, 2),
+    stages: int = 4,
+    growth: float = 2.0,
+    residual: bool = True,
+    dropout: float = 0.1,
+    head_dropout: float = 0.2,
+    bn_momentum: float = 0.9,
+) -> keras.Model:
+    """A parametric CNN: stages of conv3x3-BN-ReLU blocks, max-pooling between stages, a
+    global-average-pooling head.
+
+    Args:
+        width: channels of the first stage; stage ``i`` has ``round(width * growth**i)``.
+        depth: blocks per stage: one number (for ``stages`` stages) or a list, one per stage.
+        stages: number of stages when ``depth`` is a number (ignored for a list).
+        growth: channel factor from one stage to the next (>= 1).
+        residual: every block after a stage's first adds its input (identity shortcut).
+        dropout: spatial dropout after each pooling (in [0, 1)).
+        head_dropout: dropout before the classifier (in [0, 1)).
+        bn_momentum: BatchNormalization's moving-average momentum (in (0, 1)).
+
+    The defaults (16-32-64-128 channels, 1-1-2-2 blocks) have 284k parameters.
+    """
+    depths = _stage_depths(depth, stages)
+    if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+        raise ConfigError(f"model.width must be an integer >= 1, got model.width={width!r}")
+    if not growth >= 1:
+        raise ConfigError(f"model.growth must be >= 1, got model.growth={growth}")
+    if not 0 < bn_momentum < 1:
+        raise ConfigError(f"model.bn_momentum must be in (0, 1), got model.bn_momentum={bn_momentum}")
+    _check_dropout("model.dropout", dropout)
+    _check_dropout("model.head_dropout", head_dropout)
+    smallest = min(int(input_shape[0]), int(input_shape[1]))
+    if smallest // 2 ** (len(depths) - 1) < 1:
+        raise ConfigError(
+            f"model.depth has {len(depths)} stages, too many for {smallest}-pixel inputs (each "
+            f"stage after the first halves the size): use at most "
+            f"{int(math.log2(smallest)) + 1} stages")
+    inputs = keras.Input(shape=tuple(input_shape))
+    x = inputs
+    for stage, blocks in enumerate(depths):
+        if stage:
+            x = layers.MaxPooling2D(2, name=f"pool{stage}")(x)
+            if dropout:
+                x = layers.SpatialDropout2D(dropout, name=f"drop{stage}")(x)
+        channels = max(1, round(width * growth**stage))
+        for block in range(blocks):
+            name = f"s{stage}b{block}"
+            y = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+            y = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(y)
+            y = layers.ReLU(name=f"{name}_relu")(y)
+            x = layers.Add(name=f"{name}_add")([x, y]) if residual and block else y
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if head_dropout:
+        x = layers.Dropout(head_dropout, name="head_drop")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="classifier")(x)
+    return keras.Model(inputs, outputs, name="convnet")
 
 
 def _to_imagenet_input(inputs: Any, min_size: int) -> Any:

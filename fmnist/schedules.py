@@ -1,10 +1,12 @@
-"""Learning-rate schedules as Keras callbacks: SGDR (per batch, as the notebook applies it).
+"""Learning-rate schedules as Keras callbacks, a new rate every training step: SGDR (as the
+notebook applies it) and a one-cycle warmup + cosine decay.
 
-SGDR's rate changes every training step, also inside one call of the compiled train function
+The rate changes every step, also inside one call of the compiled train function
 (``trainer.steps_per_execution > 1``, where Keras calls the batch callbacks once per call, not
 per step): during ``fit`` the optimizer reads the rate of step ``optimizer.iterations`` from a
-table of every step's rate (:class:`StepRates`), and after ``fit`` its learning-rate variable
-holds the rate of the last step, as if it had been set before every batch.
+table of every step's rate (:class:`StepRates`, filled by a :class:`StepSchedule`), and after
+``fit`` its learning-rate variable holds the rate of the last step, as if it had been set
+before every batch.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import numpy as np
 
 from fmnist.errors import ConfigError
 
-__all__ = ["SGDR", "ConstantLR", "StepRates", "sgdr_learning_rate", "unwrapped"]
+__all__ = ["SGDR", "ConstantLR", "StepRates", "StepSchedule", "WarmupCosine", "sgdr_learning_rate",
+           "unwrapped", "warmup_cosine_learning_rate"]
 
 
 def _restart_steps(period_epochs: float, steps_per_epoch: int) -> int:
@@ -88,7 +91,54 @@ class StepRates(keras.optimizers.schedules.LearningRateSchedule):
         return {"rates": self.rates.tolist(), "first_step": self.first_step}
 
 
-class SGDR(keras.callbacks.Callback):
+class StepSchedule(keras.callbacks.Callback):
+    """A callback that gives the optimizer a rate for every step of ``fit``: at its start, a
+    :class:`StepRates` table of :meth:`rates` (one per step of the run) replaces the
+    optimizer's rate variable; at its end the variable is back, holding the last step's rate.
+    Subclasses define :meth:`rates`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._first_step: int | None = None  # optimizer.iterations when the schedule began
+        self._variable: Any = None  # the optimizer's rate variable, set aside during fit
+        self._table: StepRates | None = None
+
+    def rates(self, done: int, steps: int, epochs: int) -> list[float]:
+        """The rates of this ``fit``'s ``steps * epochs`` steps, ``done`` steps after the
+        schedule's first ``fit`` began."""
+        raise NotImplementedError
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        if not steps or not epochs:
+            raise ConfigError(f"{type(self).__name__} needs the number of steps per epoch and "
+                              f"of epochs, got steps={steps}, epochs={epochs} (a dataset of "
+                              "unknown length?)")
+        optimizer = unwrapped(self.model.optimizer)
+        start = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        if self._first_step is None:
+            self._first_step = start
+        self._table = StepRates(self.rates(start - self._first_step, int(steps), int(epochs)),
+                                first_step=start)
+        # the optimizer reads its rate through _learning_rate (Keras 3): swapping it, rather than
+        # setting learning_rate, keeps the variable tracked, so the saved optimizer is unchanged
+        self._variable = optimizer._learning_rate
+        optimizer._learning_rate = self._table
+        self.model.make_train_function(force=True)  # trace with the table, not the variable
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._table is None:
+            return
+        optimizer = unwrapped(self.model.optimizer)
+        last = int(keras.ops.convert_to_numpy(optimizer.iterations)) - 1
+        optimizer._learning_rate = self._variable
+        if last >= self._table.first_step and hasattr(self._variable, "assign"):
+            self._variable.assign(float(keras.ops.convert_to_numpy(self._table(last))))
+        self._table = None
+        self.model.make_train_function(force=True)
+
+
+class SGDR(StepSchedule):
     """Cosine annealing with warm restarts, a new rate every training step.
 
     During ``fit`` the optimizer's rate is a :class:`StepRates` table of the run's steps
@@ -129,39 +179,10 @@ class SGDR(keras.callbacks.Callback):
         if T_mul < 1:
             raise ConfigError(f"schedule.T_mul must be >= 1, got T_mul={T_mul}")
         self.max_lr, self.min_lr, self.T, self.T_mul = max_lr, min_lr, T, T_mul
-        self._first_step: int | None = None  # optimizer.iterations when the schedule began
-        self._variable: Any = None  # the optimizer's rate variable, set aside during fit
-        self._table: StepRates | None = None
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        steps, epochs = self.params.get("steps"), self.params.get("epochs")
-        if not steps or not epochs:
-            raise ConfigError(f"SGDR needs the number of steps per epoch and of epochs, got "
-                              f"steps={steps}, epochs={epochs} (a dataset of unknown length?)")
-        optimizer = unwrapped(self.model.optimizer)
-        start = int(keras.ops.convert_to_numpy(optimizer.iterations))
-        if self._first_step is None:
-            self._first_step = start
-        done = start - self._first_step
-        self._table = StepRates(
-            [sgdr_learning_rate(done + k, int(steps), self.max_lr, self.min_lr, self.T, self.T_mul)
-             for k in range(int(steps) * int(epochs))], first_step=start)
-        # the optimizer reads its rate through _learning_rate (Keras 3): swapping it, rather than
-        # setting learning_rate, keeps the variable tracked, so the saved optimizer is unchanged
-        self._variable = optimizer._learning_rate
-        optimizer._learning_rate = self._table
-        self.model.make_train_function(force=True)  # trace with the table, not the variable
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self._table is None:
-            return
-        optimizer = unwrapped(self.model.optimizer)
-        last = int(keras.ops.convert_to_numpy(optimizer.iterations)) - 1
-        optimizer._learning_rate = self._variable
-        if last >= self._table.first_step and hasattr(self._variable, "assign"):
-            self._variable.assign(float(keras.ops.convert_to_numpy(self._table(last))))
-        self._table = None
-        self.model.make_train_function(force=True)
+    def rates(self, done: int, steps: int, epochs: int) -> list[float]:
+        return [sgdr_learning_rate(done + k, steps, self.max_lr, self.min_lr, self.T, self.T_mul)
+                for k in range(steps * epochs)]
 
     def get_config(self) -> dict[str, Any]:
         return {"max_lr": self.max_lr, "min_lr": self.min_lr, "T": self.T, "T_mul": self.T_mul,
@@ -170,3 +191,63 @@ class SGDR(keras.callbacks.Callback):
 
 class ConstantLR(keras.callbacks.Callback):
     """The optimizer's own learning rate, unchanged (the ``constant`` schedule)."""
+
+
+def warmup_cosine_learning_rate(
+    step: int, total_steps: int, max_lr: float, warmup_steps: int,
+    start_fraction: float = 0.0, final_fraction: float = 0.0,
+) -> float:
+    """One cycle: a linear warmup from ``start_fraction * max_lr`` to ``max_lr`` over
+    ``warmup_steps`` batches, then a cosine decay to ``final_fraction * max_lr`` at
+    ``total_steps`` (0-based ``step``; steps past the end keep the final rate).
+
+    >>> warmup_cosine_learning_rate(0, 100, 0.01, 10)
+    0.0
+    >>> warmup_cosine_learning_rate(10, 100, 0.01, 10)
+    0.01
+    """
+    if step < warmup_steps:
+        return max_lr * (start_fraction + (1 - start_fraction) * step / warmup_steps)
+    decay = max(1, total_steps - warmup_steps)
+    t = min(1.0, (step - warmup_steps) / decay)
+    final = final_fraction * max_lr
+    return final + 0.5 * (max_lr - final) * (1 + math.cos(math.pi * t))
+
+
+class WarmupCosine(StepSchedule):
+    """One-cycle schedule over each ``fit``, a rate per step: linear warmup for
+    ``warmup_epochs``, then cosine decay to ``final_fraction * max_lr`` at the last batch.
+
+    Args:
+        max_lr: peak learning rate (> 0).
+        warmup_epochs: epochs of linear warmup (>= 0; fractions allowed).
+        start_fraction: the first batch's rate as a fraction of ``max_lr`` (in [0, 1]).
+        final_fraction: the last batch's rate as a fraction of ``max_lr`` (in [0, 1)).
+    """
+
+    def __init__(self, max_lr: float, warmup_epochs: float = 1.0, start_fraction: float = 0.0,
+                 final_fraction: float = 0.0) -> None:
+        super().__init__()
+        if not max_lr > 0:
+            raise ConfigError(f"schedule.max_lr must be > 0, got schedule.max_lr={max_lr}")
+        if not warmup_epochs >= 0:
+            raise ConfigError(
+                f"schedule.warmup_epochs must be >= 0, got schedule.warmup_epochs={warmup_epochs}")
+        if not 0 <= start_fraction <= 1:
+            raise ConfigError(f"schedule.start_fraction must be in [0, 1], got "
+                              f"schedule.start_fraction={start_fraction}")
+        if not 0 <= final_fraction < 1:
+            raise ConfigError(f"schedule.final_fraction must be in [0, 1), got "
+                              f"schedule.final_fraction={final_fraction}")
+        self.max_lr, self.warmup_epochs = max_lr, warmup_epochs
+        self.start_fraction, self.final_fraction = start_fraction, final_fraction
+
+    def rates(self, done: int, steps: int, epochs: int) -> list[float]:
+        total = steps * epochs  # the cycle starts again with every fit
+        return [warmup_cosine_learning_rate(k, total, self.max_lr, round(self.warmup_epochs * steps),
+                                            self.start_fraction, self.final_fraction)
+                for k in range(total)]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"max_lr": self.max_lr, "warmup_epochs": self.warmup_epochs,
+                "start_fraction": self.start_fraction, "final_fraction": self.final_fraction}

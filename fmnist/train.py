@@ -165,6 +165,12 @@ def fit(
               verbose=verbose, shuffle=False)
 
 
-def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Class probabilities for images ``x`` (no augmentation, inference mode)."""
-    return np.asarray(model.predict(make_dataset(x, None, batch_size), verbose=0))
+def predict_probabilities(model: keras.Model, x: np.ndarray, batch_size: int = 512,
+                          tta: bool = False) -> np.ndarray:
+    """Class probabilities for images ``x`` (no augmentation, inference mode); with ``tta``
+    the mean of the probabilities of ``x`` and of ``x`` mirrored left-right."""
+    probs = np.asarray(model.predict(make_dataset(x, None, batch_size), verbose=0))
+    if tta:
+        flipped = np.ascontiguousarray(x[:, :, ::-1])
+        probs = (probs + np.asarray(model.predict(make_dataset(flipped, None, batch_size), verbose=0))) / 2
+    return probs
