@@ -99,6 +99,8 @@ def sweep(which: str, pair: int, out: Path, trials: int | None) -> dict[str, Any
     return {"which": which, "pair": pair, "overrides": overrides, "wall_seconds": wall,
             "trials": len(done), "complete": states.count("COMPLETE"),
             "pruned": states.count("PRUNED"), "failed": states.count("FAIL"),
+            # epochs trained (reported): trials side by side see fewer finished ones to prune by
+            "epochs_run": sum(len(t.intermediate_values) for t in done),
             "trials_per_hour": 3600 * len(done) / wall, "best_val_accuracy": best,
             "load_before": load, "load_after": os.getloadavg()[0]}
 
