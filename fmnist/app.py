@@ -108,6 +108,8 @@ def _evaluate(model: keras.Model, splits: Splits, batch_size: int, train_size: i
     cm = None
     for name in SPLITS:
         x, y = splits.split(name)
+        if not len(y):  # data.train_on=train+val: no validation split
+            continue
         if name == "train":
             keep = _stratified_indices(y, train_size, seed)
             x, y = x[keep], y[keep]
@@ -240,11 +242,14 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
     train_ds = make_dataset(splits.x_train, splits.y_train, batch_size, shuffle_seed=int(cfg.seed),
                             augmentation=augmentation,
                             augment_workers=cfg.trainer.get("augment_workers", "auto"))
-    val_ds = make_dataset(splits.x_val, splits.y_val, batch_size)
+    # data.train_on=train+val: no validation split, so no validation inside fit
+    val_ds = make_dataset(splits.x_val, splits.y_val, batch_size) if len(splits.y_val) else None
     fit_started = time.perf_counter()
     fit(model, train_ds, val_ds, epochs=int(cfg.trainer.epochs), callbacks=callbacks,
         verbose=_verbosity(cfg.trainer.verbose))
     train_seconds = time.perf_counter() - fit_started
+    if precise_bn is not None and val_ds is None:  # no validation ran it: once, before evaluating
+        precise_bn.recalibrate()
     if epoch_logger.rows:
         plots.save(plots.curves_figure(pd.DataFrame(epoch_logger.rows)), out / "curves.png")
 

@@ -31,7 +31,9 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "FASHION_MNIST_FILES",
     "FASHION_MNIST_MIRRORS",
+    "TRAIN_ON",
     "Splits",
+    "check_train_on",
     "load_fashion_mnist",
     "load_kaggle",
     "load_labels",
@@ -69,6 +71,9 @@ FASHION_MNIST_MIRRORS = (
     "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
 )
 DEFAULT_DATA_DIR = "~/.cache/fmnist/fashion-mnist"
+#: what a run trains on (``data.train_on``): the training split, or training and validation
+#: together for a final model (no validation split then)
+TRAIN_ON = ("train", "train+val")
 
 
 @dataclass(frozen=True)
@@ -254,7 +259,9 @@ def _finish(
     class_names: list[str],
     source: str,
     extra: dict[str, Any] | None = None,
+    train_on: str = "train",
 ) -> Splits:
+    check_train_on(train_on)
     for name, size in (("data.train_size", train_size), ("data.eval_size", eval_size)):
         if size is not None and (not isinstance(size, int) or size <= 0):
             raise ConfigError(f"{name} must be a positive integer or null, got {name}={size!r}")
@@ -267,6 +274,9 @@ def _finish(
     x_train, y_train = _subset(x_train, y_train, train_size, seed, "data.train_size")
     x_val, y_val = _subset(x_val, y_val, eval_size, seed, "data.eval_size")
     x_test, y_test = _subset(x_test, y_test, eval_size, seed, "data.eval_size")
+    if train_on == "train+val":  # validation folded into training: no validation split
+        x_train, y_train = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
+        x_val, y_val = x_val[:0], y_val[:0]
     splits = Splits(
         _as_images(x_train),
         y_train.astype(np.int32),
@@ -281,6 +291,13 @@ def _finish(
     )
     log.info("Data: %s", splits.describe())
     return splits
+
+
+def check_train_on(train_on: str) -> None:
+    """``data.train_on`` must be one of :data:`TRAIN_ON`."""
+    if train_on not in TRAIN_ON:
+        raise ConfigError(f"data.train_on must be one of {', '.join(TRAIN_ON)}, "
+                          f"got data.train_on={train_on!r}")
 
 
 def _as_images(x: np.ndarray) -> np.ndarray:
@@ -302,6 +319,7 @@ def load_fashion_mnist(
     eval_size: int | None = None,
     seed: int = 0,
     mirrors: Sequence[str] = FASHION_MNIST_MIRRORS,
+    train_on: str = "train",
 ) -> Splits:
     """The official Fashion-MNIST: a stratified validation split of the 60,000 training images
     and the official 10,000 test images.
@@ -314,8 +332,11 @@ def load_fashion_mnist(
         train_size: stratified subset of the remaining training images (None = all).
         eval_size: stratified subset of the validation and of the test images (None = all).
         seed: seeds the split and the subsets.
+        train_on: ``train``, or ``train+val`` to train on the training and validation images
+            together (after the subsets; no validation split then).
     """
     _check_fraction("data.val_fraction", val_fraction)
+    check_train_on(train_on)
     directory = Path(os.path.expanduser(str(directory or DEFAULT_DATA_DIR)))
     _ensure_files(directory, download, mirrors)
     x_all = read_idx(directory / "train-images-idx3-ubyte.gz")
@@ -338,6 +359,7 @@ def load_fashion_mnist(
         class_values=list(range(10)),
         class_names=list(FASHION_MNIST_CLASSES),
         source=f"fashion_mnist ({directory})",
+        train_on=train_on,
     )
 
 
@@ -401,6 +423,7 @@ def load_kaggle(
     seed: int = 42,
     predict_path: str | os.PathLike[str] | None = None,
     class_names: Sequence[str] | None = None,
+    train_on: str = "train",
 ) -> Splits:
     """The notebook's Kaggle format: a ``.npy`` pickled dict ``{'features', 'target'}``.
 
@@ -408,9 +431,11 @@ def load_kaggle(
     ``Splits.class_values``. The split is the notebook's: ``test_fraction + val_fraction`` is
     held out (stratified, seeded) and then divided between validation and test (80/10/10 by
     default). ``predict_path``, when given, is checked now (features only) and kept in
-    ``Splits.extra['predict']`` so the run can write a submission.
+    ``Splits.extra['predict']`` so the run can write a submission. ``train_on=train+val``
+    trains on the training and validation images together (no validation split then).
     """
     _check_fraction("data.val_fraction", val_fraction)
+    check_train_on(train_on)
     _check_fraction("data.test_fraction", test_fraction)
     if val_fraction + test_fraction >= 1:
         raise ConfigError(
@@ -469,6 +494,7 @@ def load_kaggle(
         class_names=names,
         source=f"kaggle ({path})",
         extra=extra,
+        train_on=train_on,
     )
 
 

@@ -163,8 +163,13 @@ class PreciseBatchNorm(keras.callbacks.Callback):
         self._in_fit = False
 
     def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
-        if not self._in_fit or self._recalibrator is None:
-            return
+        if self._in_fit:
+            self.recalibrate()
+
+    def recalibrate(self) -> None:
+        """Recalibrate now (a run with no validation calls this once after ``fit``)."""
+        if self._recalibrator is None:
+            self._recalibrator = BatchNormRecalibrator(self.model)
         started = time.perf_counter()
         used = self._recalibrator(self.x, self.batch_size, self.num_batches, self._rng)
         self.call_seconds.append(time.perf_counter() - started)

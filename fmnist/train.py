@@ -152,13 +152,14 @@ class BestWeights(keras.callbacks.Callback):
 def fit(
     model: keras.Model,
     train: tf.data.Dataset,
-    val: tf.data.Dataset,
+    val: tf.data.Dataset | None,
     *,
     epochs: int,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int = 1,
 ) -> None:
-    """``model.fit`` with the project's checks (the callbacks write the history)."""
+    """``model.fit`` with the project's checks (the callbacks write the history); ``val``
+    None: no validation (``data.train_on=train+val``)."""
     if epochs <= 0:
         raise ConfigError(f"trainer.epochs must be > 0, got {epochs}")
     model.fit(train, validation_data=val, epochs=epochs, callbacks=list(callbacks),

@@ -12,6 +12,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from fmnist.data import check_train_on
 from fmnist.errors import ConfigError
 from fmnist.metrics import objective_names
 
@@ -92,7 +93,26 @@ def validate(cfg: DictConfig) -> list[str]:
         if value is missing:
             continue
         check_value(key, value, kind, check, rule)
+    _check_validation_split(cfg)
     return objective_names(cfg.optimized_metric)
+
+
+def _check_validation_split(cfg: DictConfig) -> None:
+    """``data.train_on=train+val`` leaves no validation split: what picks epochs by a
+    validation metric (the best-weights snapshot, early stopping) cannot run then."""
+    train_on = OmegaConf.select(cfg, "data.train_on", default="train")
+    check_train_on(train_on)
+    monitor = str(OmegaConf.select(cfg, "trainer.monitor", default="val_accuracy"))
+    if train_on == "train" or not monitor.startswith("val_"):
+        return
+    needs = [("trainer.restore_best_weights", "false"), ("trainer.early_stopping_patience", "null")]
+    for key, off in needs:
+        value = OmegaConf.select(cfg, key, default=None)
+        if value:
+            raise ConfigError(
+                f"{key}={value} picks epochs by trainer.monitor={monitor}, but data.train_on="
+                f"{train_on} leaves no validation split: set {key}={off} (or monitor a training "
+                "metric, e.g. trainer.monitor=loss)")
 
 
 class ConfigCheck(Callback):

@@ -89,9 +89,10 @@ def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
         found.extend(
             p.parent.parent if p.name == "config.yaml" else p.parent
             for p in sorted(path.rglob("*"))
-            if (p.name == "config.yaml" and p.parent.name == ".hydra") or
-               (p.name == "metrics.json" and not (p.parent / ".hydra").is_dir()
-                and not (p.parent.parent / "model.keras").is_file())  # not RUN_DIR/evaluation
+            if ((p.name == "config.yaml" and p.parent.name == ".hydra") or
+                (p.name == "metrics.json" and not (p.parent / ".hydra").is_dir()
+                 and not (p.parent.parent / "model.keras").is_file()))  # not RUN_DIR/evaluation
+            and not _retrained(p, path)
         )
     unique = sorted(set(found), key=lambda p: (str(p.parent), _natural(p.name)))
     if not unique:
@@ -100,6 +101,17 @@ def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
             ".hydra/config.yaml or metrics.json)"
         )
     return unique
+
+
+def _retrained(path: Path, root: Path) -> bool:
+    """Whether ``path`` lies in a sweep's ``best/`` directory below ``root`` (fmnist.best's
+    runs: not trials of the sweep; the report shows their table instead)."""
+    for parent in path.parents:
+        if parent == root:
+            return False
+        if parent.name == "best" and (parent.parent / "optimization_results.yaml").is_file():
+            return True
+    return False
 
 
 def _natural(name: str) -> tuple[int, str]:

@@ -86,6 +86,28 @@ def load_study_of(runs: Sequence[Run]) -> tuple[Any, str]:
     return None, ""
 
 
+def _retrained_sections(paths: Sequence[str | Path]) -> list[tuple[str, str]]:
+    """The table of ``fmnist.best --retrain`` (``<sweep>/best/``) of each path that has one."""
+    from fmnist.best.retrain import RUNS_CSV, SUMMARY_CSV
+
+    sections = []
+    for path in paths:
+        best = Path(path) / "best"
+        if not (best / SUMMARY_CSV).is_file():
+            continue
+        try:
+            summary, runs = pd.read_csv(best / SUMMARY_CSV), pd.read_csv(best / RUNS_CSV)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            sections.append(("Best trials, trained again", f"<p>{html.escape(str(exc))}</p>"))
+            continue
+        sections.append((
+            f"Best trials, trained again ({best})",
+            "<p>Ranked by mean test accuracy over the seeds (std: sample standard deviation), "
+            "from <code>python -m fmnist.best --retrain</code>.</p>" + _html_table(summary)
+            + "<h3>Runs</h3>" + _html_table(runs)))
+    return sections
+
+
 def _image(path: Path, title: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return (f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
@@ -171,6 +193,8 @@ def summarize(paths: Sequence[str | Path], output: str | Path | None = None, top
         sections.append((f"Optuna study {study.study_name}", study_html))
     elif study_note:
         sections.append(("Optuna study", f"<p>{html.escape(study_note)}</p>"))
+    for title, body in _retrained_sections(paths):
+        sections.append((title, body))
     sections.append(("Plots", "".join(_image(p, t) for t, p in figures.items())))
     report = _write_html(out, f"Sweep summary: {', '.join(str(p) for p in paths)}",
                          sweep_commands(paths), sections)

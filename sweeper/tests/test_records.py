@@ -86,6 +86,7 @@ def test_results_file_single_and_multi(tmp_path: Path) -> None:
     r = yaml.safe_load((tmp_path / "r.yaml").read_text())
     assert r["name"] == "optuna" and r["best_params"] == study.best_params
     assert r["best_value"] == study.best_value and r["states"] == {"COMPLETE": 3}
+    assert r["best_trial_number"] == r["best_trial"] == study.best_trial.number
     multi = optuna.create_study(directions=["minimize", "maximize"])
     multi.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=4)
     m.write_results(tmp_path / "m.yaml", multi, "sqlite:///x.db")

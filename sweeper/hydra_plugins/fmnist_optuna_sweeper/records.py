@@ -154,8 +154,9 @@ def write_results(path: Path, study: optuna.Study, storage: str) -> None:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if len(study.directions) == 1 and complete:
         best = study.best_trial
+        # best_trial: the name of earlier versions; best_trial_number: the explicit one
         results.update(best_params=dict(best.params), best_value=best.value, best_trial=best.number,
-                       best_run_dir=best.user_attrs.get("run_dir"))
+                       best_trial_number=best.number, best_run_dir=best.user_attrs.get("run_dir"))
     elif complete:
         results["solutions"] = [
             {"params": dict(t.params), "values": list(t.values or []), "trial": t.number,
