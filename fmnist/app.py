@@ -29,7 +29,6 @@ from sklearn.model_selection import train_test_split
 from fmnist import plots
 from fmnist.augment import build_augmentation
 from fmnist.data import Splits, save_labels
-from fmnist.devices import configure_devices
 from fmnist.divergence import StopOnNonFinite
 from fmnist.ema import EMAWeights, uses_ema
 from fmnist.errors import ConfigError, TrainingDiverged
@@ -45,6 +44,7 @@ from fmnist.metrics import (
 from fmnist.precise_bn import PreciseBatchNorm, batch_norm_layers
 from fmnist.predict import write_submission
 from fmnist.pruning import OptunaPruning
+from fmnist.runtime import configure_runtime
 from fmnist.schedules import optimizer_summary
 from fmnist.storage import storage_url
 from fmnist.tracking import record_trial
@@ -193,9 +193,9 @@ def run(cfg: DictConfig) -> float | tuple[float, ...]:
 
 
 def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> float | tuple[float, ...]:
+    runtime = configure_runtime(cfg.trainer)  # threads first: before TensorFlow starts its pools
     keras.backend.clear_session()
     gc.collect()
-    configure_devices(cfg.trainer.get("mixed_precision"))
     keras.utils.set_random_seed(int(cfg.seed))
     if cfg.trainer.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -220,7 +220,8 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
                                                  cfg.schedule))
     model.compile(optimizer=optimizer,
                   loss=training_loss(cfg.trainer.get("label_smoothing"), splits.num_classes),
-                  metrics=["accuracy"], jit_compile=bool(cfg.trainer.jit_compile))
+                  metrics=["accuracy"], jit_compile=bool(cfg.trainer.jit_compile),
+                  steps_per_execution=runtime["steps_per_execution"])
 
     epoch_logger = EpochLogger(out / "history.csv")
     callbacks: list[keras.callbacks.Callback] = [instantiate(cfg.schedule), epoch_logger,
@@ -285,6 +286,7 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
         "bn_recalibration_seconds": precise_bn.seconds if precise_bn is not None else 0.0,
         "bn_recalibration_call_seconds": precise_bn.call_seconds if precise_bn is not None else [],
         "wall_seconds": time.perf_counter() - started,
+        **runtime,
         **_trial_info(cfg),
     })
     flat = flatten(metrics)

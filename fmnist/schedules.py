@@ -1,19 +1,28 @@
-"""Learning-rate schedules as Keras callbacks, set every batch: SGDR (as the notebook applies
-it) and a one-cycle warmup + cosine decay."""
+"""Learning-rate schedules as Keras callbacks, a new rate every training step: SGDR (as the
+notebook applies it) and a one-cycle warmup + cosine decay.
+
+The rate changes every step, also inside one call of the compiled train function
+(``trainer.steps_per_execution > 1``, where Keras calls the batch callbacks once per call, not
+per step): during ``fit`` the optimizer reads the rate of step ``optimizer.iterations`` from a
+table of every step's rate (:class:`StepRates`, filled by a :class:`StepSchedule`), and after
+``fit`` its learning-rate variable holds the rate of the last step, as if it had been set
+before every batch.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 from hydra.utils import get_class
 
 from fmnist.errors import ConfigError
 
-__all__ = ["SGDR", "ConstantLR", "WarmupCosine", "optimizer_summary", "sgdr_learning_rate",
-           "warmup_cosine_learning_rate"]
+__all__ = ["SGDR", "ConstantLR", "StepRates", "StepSchedule", "WarmupCosine", "optimizer_summary",
+           "sgdr_learning_rate", "unwrapped", "warmup_cosine_learning_rate"]
 
 
 def _restart_steps(period_epochs: float, steps_per_epoch: int) -> int:
@@ -50,8 +59,92 @@ def sgdr_learning_rate(
     return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * t_cur / period))
 
 
-class SGDR(keras.callbacks.Callback):
-    """Cosine annealing with warm restarts, set before every batch.
+def unwrapped(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """The optimizer that holds the learning rate (the inner one of a mixed-precision
+    ``LossScaleOptimizer``)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+class StepRates(keras.optimizers.schedules.LearningRateSchedule):
+    """The rate of each training step from a table: ``rates[step - first_step]`` (clipped to
+    the table), computed inside the train function, so every step of an execution of
+    ``steps_per_execution`` steps gets its own rate.
+
+    Args:
+        rates: one rate per step, as float32 (the dtype of the optimizer's rate variable, so
+            the values equal those a callback would assign).
+        first_step: the optimizer's ``iterations`` at ``rates[0]``.
+    """
+
+    def __init__(self, rates: Sequence[float] | np.ndarray, first_step: int = 0) -> None:
+        super().__init__()
+        self.rates = np.asarray(rates, dtype="float32")
+        if self.rates.ndim != 1 or len(self.rates) == 0:
+            raise ConfigError(f"rates must be a non-empty list, got shape {self.rates.shape}")
+        self.first_step = int(first_step)
+
+    def __call__(self, step: Any) -> Any:
+        index = keras.ops.clip(keras.ops.cast(step, "int32") - self.first_step, 0,
+                               len(self.rates) - 1)
+        return keras.ops.take(keras.ops.convert_to_tensor(self.rates), index)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"rates": self.rates.tolist(), "first_step": self.first_step}
+
+
+class StepSchedule(keras.callbacks.Callback):
+    """A callback that gives the optimizer a rate for every step of ``fit``: at its start, a
+    :class:`StepRates` table of :meth:`rates` (one per step of the run) replaces the
+    optimizer's rate variable; at its end the variable is back, holding the last step's rate.
+    Subclasses define :meth:`rates`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._first_step: int | None = None  # optimizer.iterations when the schedule began
+        self._variable: Any = None  # the optimizer's rate variable, set aside during fit
+        self._table: StepRates | None = None
+
+    def rates(self, done: int, steps: int, epochs: int) -> list[float]:
+        """The rates of this ``fit``'s ``steps * epochs`` steps, ``done`` steps after the
+        schedule's first ``fit`` began."""
+        raise NotImplementedError
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        steps, epochs = self.params.get("steps"), self.params.get("epochs")
+        if not steps or not epochs:
+            raise ConfigError(f"{type(self).__name__} needs the number of steps per epoch and "
+                              f"of epochs, got steps={steps}, epochs={epochs} (a dataset of "
+                              "unknown length?)")
+        optimizer = unwrapped(self.model.optimizer)
+        start = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        if self._first_step is None:
+            self._first_step = start
+        self._table = StepRates(self.rates(start - self._first_step, int(steps), int(epochs)),
+                                first_step=start)
+        # the optimizer reads its rate through _learning_rate (Keras 3): swapping it, rather than
+        # setting learning_rate, keeps the variable tracked, so the saved optimizer is unchanged
+        self._variable = optimizer._learning_rate
+        optimizer._learning_rate = self._table
+        self.model.make_train_function(force=True)  # trace with the table, not the variable
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._table is None:
+            return
+        optimizer = unwrapped(self.model.optimizer)
+        last = int(keras.ops.convert_to_numpy(optimizer.iterations)) - 1
+        optimizer._learning_rate = self._variable
+        if last >= self._table.first_step and hasattr(self._variable, "assign"):
+            self._variable.assign(float(keras.ops.convert_to_numpy(self._table(last))))
+        self._table = None
+        self.model.make_train_function(force=True)
+
+
+class SGDR(StepSchedule):
+    """Cosine annealing with warm restarts, a new rate every training step.
+
+    During ``fit`` the optimizer's rate is a :class:`StepRates` table of the run's steps
+    (steps per epoch x epochs, counted from the first ``fit``); after it, the optimizer's own
+    rate variable is back, holding the last step's rate.
 
     Args:
         max_lr: learning rate at each (re)start.
@@ -90,13 +183,10 @@ class SGDR(keras.callbacks.Callback):
         if T_mul < 1:
             raise ConfigError(f"schedule.T_mul must be >= 1, got T_mul={T_mul}")
         self.max_lr, self.min_lr, self.T, self.T_mul = max_lr, min_lr, T, T_mul
-        self._step = 0
 
-    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        steps = int(self.params.get("steps") or 1)
-        lr = sgdr_learning_rate(self._step, steps, self.max_lr, self.min_lr, self.T, self.T_mul)
-        self.model.optimizer.learning_rate.assign(lr)
-        self._step += 1
+    def rates(self, done: int, steps: int, epochs: int) -> list[float]:
+        return [sgdr_learning_rate(done + k, steps, self.max_lr, self.min_lr, self.T, self.T_mul)
+                for k in range(steps * epochs)]
 
     def get_config(self) -> dict[str, Any]:
         return {"max_lr": self.max_lr, "min_lr": self.min_lr, "T": self.T, "T_mul": self.T_mul,
@@ -128,8 +218,8 @@ def warmup_cosine_learning_rate(
     return final + 0.5 * (max_lr - final) * (1 + math.cos(math.pi * t))
 
 
-class WarmupCosine(keras.callbacks.Callback):
-    """One-cycle schedule over the whole run, set before every batch: linear warmup for
+class WarmupCosine(StepSchedule):
+    """One-cycle schedule over each ``fit``, a rate per step: linear warmup for
     ``warmup_epochs``, then cosine decay to ``final_fraction * max_lr`` at the last batch.
 
     Args:
@@ -158,19 +248,12 @@ class WarmupCosine(keras.callbacks.Callback):
                               f"schedule.final_fraction={final_fraction}")
         self.max_lr, self.warmup_epochs = max_lr, warmup_epochs
         self.start_fraction, self.final_fraction = start_fraction, final_fraction
-        self._step = 0
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._step = 0
-
-    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        steps = int(self.params.get("steps") or 1)
-        total = steps * int(self.params.get("epochs") or 1)
-        lr = warmup_cosine_learning_rate(self._step, total, self.max_lr,
-                                         round(self.warmup_epochs * steps),
-                                         self.start_fraction, self.final_fraction)
-        self.model.optimizer.learning_rate.assign(lr)
-        self._step += 1
+    def rates(self, done: int, steps: int, epochs: int) -> list[float]:
+        total = steps * epochs  # the cycle starts again with every fit
+        return [warmup_cosine_learning_rate(k, total, self.max_lr, round(self.warmup_epochs * steps),
+                                            self.start_fraction, self.final_fraction)
+                for k in range(total)]
 
     def get_config(self) -> dict[str, Any]:
         return {"max_lr": self.max_lr, "warmup_epochs": self.warmup_epochs,

@@ -72,6 +72,12 @@ def make_dataset(
 
 
 def _learning_rate(model: keras.Model) -> float:
+    """The rate of the last step taken (a per-step schedule has moved on to the next one)."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+    rate = getattr(optimizer, "_learning_rate", None)
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        step = max(int(keras.ops.convert_to_numpy(optimizer.iterations)) - 1, 0)
+        return float(keras.ops.convert_to_numpy(rate(step)))
     return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
 
 

@@ -10,7 +10,12 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from hydra_plugins.fmnist_optuna_sweeper.devices import DeviceError, assign_devices, parse_visible
+from hydra_plugins.fmnist_optuna_sweeper.devices import (
+    DeviceError,
+    assign_devices,
+    local_slots,
+    parse_visible,
+)
 
 from fmnist.devices import configure_devices, precision_policy
 from fmnist.errors import ConfigError
@@ -67,6 +72,34 @@ def test_device_settings_that_cannot_be_met(devices: list, per_trial: int, messa
     with pytest.raises(ValueError, match=re.escape(message)) as raised:
         assign_devices(devices, per_trial, 2)
     assert type(raised.value).__name__ == DeviceError.__name__
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "cores", "gpus", "per_trial", "per_gpu", "slots"),
+    [
+        ("auto", 2, 0, 1, 1, 2),      # CPU machine: one trial per core
+        ("auto", 16, 0, 1, 4, 16),    # trials_per_gpu means nothing without GPUs
+        ("auto", 16, 1, 1, 1, 1),     # one trial per GPU by default
+        ("auto", 16, 2, 1, 3, 6),     # three trials share each GPU
+        ("auto", 16, 4, 2, 2, 4),     # two GPUs per trial: 2 groups x 2
+        ("auto", 16, 2, 0, 2, 16),    # gpus_per_trial=0: GPUs left alone, cores count
+        (3, 16, 2, 1, 2, 3),          # a number is taken as it is
+    ],
+)
+def test_trials_at_a_time(n_jobs, cores: int, gpus: int, per_trial: int, per_gpu: int,
+                          slots: int) -> None:
+    assert local_slots(n_jobs, cores, gpus, per_trial, per_gpu) == slots
+
+
+@pytest.mark.parametrize(
+    ("n_jobs", "per_gpu", "message"),
+    [(0, 1, "n_jobs must be auto or an integer >= 1, got n_jobs=0"),
+     ("many", 1, "n_jobs must be auto or an integer >= 1, got n_jobs='many'"),
+     ("auto", 0, "trials_per_gpu must be an integer >= 1, got trials_per_gpu=0")],
+)
+def test_job_counts_that_cannot_be_met(n_jobs, per_gpu: int, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        local_slots(n_jobs, 4, 1, 1, per_gpu)
 
 
 @pytest.mark.parametrize(

@@ -128,6 +128,7 @@ def test_joblib_runs_two_trials_at_once_and_prunes_inside_its_workers(tmp_path: 
                                          TrialState.COMPLETE, TrialState.PRUNED]
     records = [_ran(tmp_path, t) for t in trials]
     assert all(r["process"].startswith("LokyProcess") for r in records)  # joblib's workers
+    assert {r["local_jobs"] for r in records} == {"2"}  # the jobs know they share the machine
     assert all(r["pid"] != os.getpid() for r in records)
     assert _overlap(records), "two trials should run at the same time"
     for t, r in zip(trials, records, strict=True):
@@ -187,6 +188,30 @@ def test_parallel_local_workers_each_see_their_own_gpus(tmp_path: Path) -> None:
     assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
     seen = [_ran(tmp_path, t)["cuda_visible_devices"] for t in trials]
     assert set(seen) == {"5", "7"}
+
+
+def test_auto_jobs_run_trials_per_gpu_on_each_gpu(tmp_path: Path) -> None:
+    # n_jobs=auto with 2 devices and trials_per_gpu=2: 4 workers, two on each device, every job
+    # told that 4 share the machine (its thread pools follow)
+    _sleepy(tmp_path, "hydra.sweeper.n_jobs=auto", "hydra.sweeper.trials_per_gpu=2",
+            "hydra.sweeper.n_trials=8", "hydra.sweeper.devices=[5,7]", "seconds=1.5")
+    records = [_ran(tmp_path, t) for t in _study(tmp_path)]
+    assert len(records) == 8 and {r["local_jobs"] for r in records} == {"4"}
+    assert sorted(r["cuda_visible_devices"] for r in records) == ["5"] * 4 + ["7"] * 4
+    for device in ("5", "7"):
+        on_it = [r for r in records if r["cuda_visible_devices"] == device]
+        assert _overlap(on_it), f"two trials should share device {device} at the same time"
+
+
+def test_auto_jobs_on_a_cpu_machine_run_one_trial_per_core(tmp_path: Path) -> None:
+    cores = len(os.sched_getaffinity(0))
+    _sleepy(tmp_path, "hydra.sweeper.n_jobs=auto", "hydra.sweeper.devices=[]",
+            f"hydra.sweeper.n_trials={2 * cores}", "seconds=4")
+    records = [_ran(tmp_path, t) for t in _study(tmp_path)]
+    assert {r["local_jobs"] for r in records} == {str(cores)}
+    assert {r["cuda_visible_devices"] for r in records} == {None}
+    if cores > 1:
+        assert _overlap(records)
 
 
 def test_ray_runs_two_trials_at_once(tmp_path: Path) -> None:

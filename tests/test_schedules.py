@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fmnist.errors import ConfigError
-from fmnist.schedules import SGDR, sgdr_learning_rate
+from fmnist.schedules import SGDR, WarmupCosine, sgdr_learning_rate, warmup_cosine_learning_rate
 
 
 def notebook_sgdr(max_lr: float, min_lr: float, T: float, T_mul: float, steps: int, total: int):
@@ -64,3 +64,30 @@ def test_sgdr_min_lr_fraction_and_errors() -> None:
     with pytest.raises(ConfigError, match="T must be > 0"):
         SGDR(0.01, 0.001, T=0)
     assert math.isclose(sgdr_learning_rate(0, 10, 0.006, 0.001, 10), 0.006)
+
+
+@pytest.mark.parametrize(
+    ("make", "rate_of_last_step"),
+    [(lambda: SGDR(0.006, 0.001, T=1.5, T_mul=2),
+      lambda steps, total: sgdr_learning_rate(total - 1, steps, 0.006, 0.001, 1.5, 2)),
+     (lambda: WarmupCosine(0.01, warmup_epochs=1, final_fraction=0.1),
+      lambda steps, total: warmup_cosine_learning_rate(total - 1, total, 0.01, steps, 0.0, 0.1))],
+)
+def test_per_step_schedules_train_alike_with_several_steps_per_call(make, rate_of_last_step) -> None:
+    """A rate per step also inside one call of 4 steps: the weights after training equal those
+    of one step per call, and the optimizer's rate variable holds the last step's rate."""
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 4)).astype("float32")
+    y = (x.sum(axis=1) > 2).astype("int32")
+    weights, rates = {}, {}
+    for spe in (1, 4):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+        model.compile(keras.optimizers.Adamax(0.1), "sparse_categorical_crossentropy",
+                      steps_per_execution=spe)
+        model.fit(x, y, batch_size=10, epochs=5, verbose=0, shuffle=False, callbacks=[make()])
+        weights[spe] = model.get_weights()
+        rates[spe] = float(model.optimizer.learning_rate)
+    for w1, w4 in zip(weights[1], weights[4], strict=True):
+        np.testing.assert_allclose(w4, w1, rtol=1e-6, atol=1e-7)
+    assert rates[1] == rates[4] == pytest.approx(rate_of_last_step(4, 20), rel=1e-6)

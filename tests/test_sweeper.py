@@ -242,6 +242,26 @@ def test_parallel_jobs_overlap_and_all_finish(tmp_path: Path) -> None:
         assert sorted(t.intermediate_values) == [1, 2]  # reported from the worker process
 
 
+def _tensorflow_gpus() -> list[str]:
+    """The GPUs TensorFlow sees, asked in a subprocess (this one keeps its own device state)."""
+    proc = subprocess.run([sys.executable, "-c", "import tensorflow as tf; "
+                           "print(len(tf.config.list_physical_devices('GPU')))"],
+                          capture_output=True, text=True, timeout=300)
+    return [str(i) for i in range(int(proc.stdout.strip() or 0))]
+
+
+def test_two_trials_share_one_gpu(tmp_path: Path) -> None:
+    """trials_per_gpu=2 on one GPU: two workers, both jobs train on that GPU at the same time."""
+    gpus = _tensorflow_gpus()
+    if not gpus:
+        pytest.skip("TensorFlow sees no GPU on this machine: trials_per_gpu=2 needs one to share")
+    _sweep(tmp_path, "gpu2", "hydra.sweeper.n_jobs=auto", "hydra.sweeper.trials_per_gpu=2",
+           f"hydra.sweeper.devices=[{gpus[0]}]", "hydra.sweeper.n_trials=4")
+    for t in _parallel_trials(tmp_path, "gpu2", 4):
+        metrics = json.loads((Path(t.user_attrs["run_dir"]) / "metrics.json").read_text())
+        assert metrics["devices"] == ["/physical_device:GPU:0"]  # CUDA_VISIBLE_DEVICES: one GPU
+
+
 def test_multi_objective_gives_a_pareto_set(tmp_path: Path) -> None:
     _sweep(tmp_path, "pareto", "hydra.sweeper.direction=[maximize,minimize]",
            "optimized_metric=[val_accuracy,train_seconds]")

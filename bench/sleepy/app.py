@@ -37,6 +37,7 @@ def main(cfg: DictConfig) -> float:
         "pid": os.getpid(), "process": multiprocessing.current_process().name, "start": start,
         "submitit_job_id": os.environ.get("SUBMITIT_LOCAL_JOB_ID") or os.environ.get("SLURM_JOB_ID"),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "local_jobs": os.environ.get("OPTUNA_SWEEPER_LOCAL_JOBS"),
     }
     out = Path(HydraConfig.get().runtime.output_dir)
     (out / "started.json").write_text(json.dumps(record) + "\n")

@@ -262,8 +262,9 @@ class OptunaSweeperConf:
     n_trials: int = 20
     # trials at a time: with Hydra's basic launcher, each job in a new process of the app when
     # it can be started again (worker_command), else one after another in this process; with
-    # other launchers, n_jobs jobs in flight through them
-    n_jobs: int = 2
+    # other launchers, n_jobs jobs in flight through them; auto: trials_per_gpu per GPU on a GPU
+    # machine, else one per CPU core
+    n_jobs: Any = 2
     # the largest fraction of this sweep's trials that may fail before it stops (1.0: never)
     max_failure_rate: float = 0.0
     # the search space: config key -> override value (interval, range, choice, tag(log, ...))
@@ -281,6 +282,8 @@ class OptunaSweeperConf:
     accept_changed_settings: bool = False
     devices: list[Any] | None = None
     gpus_per_trial: int = 1
+    # trials sharing each GPU when n_jobs is auto (GPU memory grows as needed)
+    trials_per_gpu: int = 1
 
 
 _store = ConfigStore.instance()

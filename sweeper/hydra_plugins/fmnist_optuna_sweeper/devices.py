@@ -3,7 +3,10 @@
 With ``n_jobs > 1`` and Hydra's basic launcher each worker slot runs its jobs as subprocesses;
 slot ``i`` gets ``gpus_per_trial`` devices, dealt round-robin from ``devices`` (default: every
 GPU visible to the sweep). More slots than GPUs share them (TensorFlow grows its memory, so
-two trials fit on one GPU). Launchers place jobs themselves: SLURM through
+two trials fit on one GPU). ``n_jobs: auto`` (:func:`local_slots`) runs ``trials_per_gpu``
+trials on each GPU (one small Fashion-MNIST trial uses a sliver of a GPU) or, without GPUs,
+one trial per CPU core (small CNNs do not scale across cores, so trials side by side with a
+thread each train more per hour than one trial on every core). Launchers place jobs themselves: SLURM through
 ``hydra.launcher.gpus_per_node`` / ``gres``, submitit's local executor through
 ``hydra.launcher.gpus_per_node`` (GPUs ``0..n-1`` for every job).
 """
@@ -14,7 +17,7 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 
-__all__ = ["DeviceError", "assign_devices", "parse_visible", "visible_gpus"]
+__all__ = ["DeviceError", "assign_devices", "local_slots", "parse_visible", "visible_gpus"]
 
 
 class DeviceError(ValueError):
@@ -68,3 +71,23 @@ def assign_devices(devices: Sequence[str | int], gpus_per_trial: int, slots: int
             f"available: {names}")
     return [[names[(slot * gpus_per_trial + k) % len(names)] for k in range(gpus_per_trial)]
             for slot in range(slots)]
+
+
+def local_slots(n_jobs: int | str, cores: int, gpus: int, gpus_per_trial: int = 1,
+                trials_per_gpu: int = 1) -> int:
+    """Trials at a time on this machine for ``n_jobs`` (a number, or ``auto``): with GPUs (and
+    ``gpus_per_trial > 0``) ``trials_per_gpu`` trials on each group of ``gpus_per_trial``
+    GPUs, else one per CPU core.
+
+    >>> local_slots("auto", cores=16, gpus=0), local_slots("auto", 16, gpus=2, trials_per_gpu=3)
+    (16, 6)
+    """
+    if isinstance(trials_per_gpu, bool) or not isinstance(trials_per_gpu, int) or trials_per_gpu < 1:
+        raise DeviceError(f"trials_per_gpu must be an integer >= 1, got trials_per_gpu={trials_per_gpu!r}")
+    if n_jobs != "auto":
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+            raise DeviceError(f"n_jobs must be auto or an integer >= 1, got n_jobs={n_jobs!r}")
+        return n_jobs
+    if gpus and gpus_per_trial > 0:
+        return max(1, gpus // gpus_per_trial) * trials_per_gpu
+    return max(1, cores)

@@ -25,7 +25,7 @@ from typing import Any
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 
 __all__ = ["IN_PROCESS", "LAUNCHER", "SUBPROCESS", "LaunchError", "capacity_warning",
-           "choose_mode", "is_basic", "launcher_slots", "prepare", "sequential_warning"]
+           "choose_mode", "is_basic", "launcher_slots", "prepare", "runs_here", "sequential_warning"]
 
 #: launchers that cannot take one job per call from several threads, and why
 _NOT_DRIVABLE = {
@@ -89,6 +89,16 @@ def sequential_warning(launcher: Any, n_jobs: int) -> str:
     return (f"hydra.sweeper.n_jobs={n_jobs}: {_name(launcher)} runs jobs inside this process, so "
             f"they run one after another; to run {n_jobs} at once use hydra/launcher=basic with "
             f"hydra.sweeper.worker_command, joblib, submitit_local, submitit_slurm or ray")
+
+
+#: launchers whose jobs run on the sweep's machine (their workers inherit its environment)
+_LOCAL = {"hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher",
+          "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"}
+
+
+def runs_here(launcher: Any) -> bool:
+    """Whether the launcher runs its jobs on this machine (joblib, submitit's local executor)."""
+    return _name(launcher) in _LOCAL
 
 
 def launcher_slots(launcher: Any, cpu_count: int | None = None) -> int | None:

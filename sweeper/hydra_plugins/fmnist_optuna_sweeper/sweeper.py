@@ -29,7 +29,12 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method, get_object, instantiate
 from hydra_plugins.fmnist_optuna_sweeper import atomic, launching, records, stale, storage, workers
 from hydra_plugins.fmnist_optuna_sweeper.config import OptunaSweeperConf
-from hydra_plugins.fmnist_optuna_sweeper.devices import DeviceError, assign_devices, visible_gpus
+from hydra_plugins.fmnist_optuna_sweeper.devices import (
+    DeviceError,
+    assign_devices,
+    local_slots,
+    visible_gpus,
+)
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 from hydra_plugins.fmnist_optuna_sweeper.search_space import (
     SearchSpace,
@@ -139,8 +144,6 @@ class OptunaSweeper(Sweeper):
         o = self.options
         if int(o.n_trials) < 1:
             raise SweepError(f"hydra.sweeper.n_trials must be >= 1, got {o.n_trials}")
-        if int(o.n_jobs) < 1:
-            raise SweepError(f"hydra.sweeper.n_jobs must be >= 1, got {o.n_jobs}")
         if not 0.0 <= float(o.max_failure_rate) <= 1.0:
             raise SweepError(f"hydra.sweeper.max_failure_rate must be in [0, 1], got {o.max_failure_rate}")
         if o.retry_failed and not o.heartbeat_interval:
@@ -207,12 +210,14 @@ class OptunaSweeper(Sweeper):
             sampler = sampler(grid)
         pruner = build(self.pruner_cfg, "pruner")
         sweep_dir = Path(str(self.config.hydra.sweep.dir)).absolute()
-        n_jobs = int(o.n_jobs)
+        n_jobs = self._n_jobs()
         command = None
         if n_jobs > 1 and launching.is_basic(self.launcher):
-            # not started as the app (and no worker_command): the official sequential jobs
-            with contextlib.suppress(SweepError):
+            if o.worker_command:  # a wrong worker command is an error now, not n failed trials
                 command = workers.worker_command(o.worker_command, self.task_function.__module__)
+            else:  # not started as the app: the official sequential jobs
+                with contextlib.suppress(SweepError):
+                    command = workers.worker_command(None, self.task_function.__module__)
         mode = launching.choose_mode(self.launcher, n_jobs, command is not None)
         if n_jobs > 1 and mode == launching.IN_PROCESS:
             log.warning(launching.sequential_warning(self.launcher, n_jobs))
@@ -220,12 +225,14 @@ class OptunaSweeper(Sweeper):
         launches: list[workers.Launch] = [workers.InProcess(self.launcher)] * n_jobs
         if mode == launching.SUBPROCESS:
             assert command is not None
-            launches = [workers.Subprocess(command, self.config, sweep_dir, gpus=gpus)
-                        for gpus in self._gpus(n_jobs)]
+            launches = [workers.Subprocess(command, self.config, sweep_dir, gpus=gpus,
+                                           local_jobs=n_jobs) for gpus in self._gpus(n_jobs)]
         elif mode == launching.LAUNCHER:
             log.info("%d trials at a time through %s", n_jobs, type(self.launcher).__name__)
             if (warning := launching.capacity_warning(self.launcher, n_jobs)) is not None:
                 log.warning(warning)
+            if launching.runs_here(self.launcher):  # its jobs share this machine's cores
+                os.environ[workers.LOCAL_JOBS_ENV] = str(n_jobs)
             launching.prepare(self.launcher)
             launches = [workers.ThroughLauncher(self.launcher, sweep_dir / ".job_ends")] * n_jobs
         enqueued = [_check_enqueued(dict(OmegaConf.to_container(entry, resolve=True))  # type: ignore[arg-type]
@@ -306,6 +313,24 @@ class OptunaSweeper(Sweeper):
         if configured is _MISSING:
             return None
         return Path(str(configured)).absolute() if configured else sweep_dir / "optuna_artifacts"
+    def _n_jobs(self) -> int:
+        """Trials at a time: ``n_jobs``, or for ``auto`` ``trials_per_gpu`` per visible GPU
+        (``devices``), else one per CPU core (devices.local_slots)."""
+        o = self.options
+        n_jobs = o.n_jobs
+        gpus = 0
+        if n_jobs == "auto":
+            gpus = len(visible_gpus(os.environ) if o.devices is None else list(o.devices))
+        try:
+            slots = local_slots(n_jobs, len(os.sched_getaffinity(0)), gpus,
+                                int(o.gpus_per_trial), o.trials_per_gpu)
+        except DeviceError as exc:
+            raise SweepError(f"hydra.sweeper.{exc}") from exc
+        if n_jobs == "auto":
+            log.info("n_jobs=auto: %d trials at a time (%s)", slots,
+                     f"{gpus} GPU(s) x trials_per_gpu={o.trials_per_gpu}" if gpus and int(o.gpus_per_trial)
+                     else f"{slots} CPU core(s), a thread each")
+        return slots
 
     def _gpus(self, n_jobs: int) -> list[list[str]]:
         """The GPUs of each local worker (``devices``, ``gpus_per_trial``; devices.py)."""

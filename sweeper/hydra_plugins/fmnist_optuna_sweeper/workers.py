@@ -41,11 +41,14 @@ from hydra_plugins.fmnist_optuna_sweeper.storage import STORAGE_ENV, mask_url
 from omegaconf import DictConfig
 from optuna.trial import TrialState
 
-__all__ = ["INTERRUPTED", "WORKER_ENV", "InProcess", "Launch", "Outcome", "Subprocess",
+__all__ = ["INTERRUPTED", "LOCAL_JOBS_ENV", "WORKER_ENV", "InProcess", "Launch", "Outcome", "Subprocess",
            "ThroughLauncher", "format_value", "worker_command"]
 
 #: set in the environment of jobs that a sweep runs in their own process
 WORKER_ENV = "OPTUNA_SWEEPER_WORKER"
+#: the number of the sweep's jobs running at once on this machine, in the environment of each
+#: job it starts there (a job sizes its thread pools by it: fmnist's ``trainer.threads: auto``)
+LOCAL_JOBS_ENV = "OPTUNA_SWEEPER_LOCAL_JOBS"
 #: the error of a trial whose job was stopped by Ctrl-C (SIGINT) of the sweep
 INTERRUPTED = "interrupted: the sweep received Ctrl-C (SIGINT) while this trial ran"
 _PLAIN = re.compile(r"^[A-Za-z0-9_.+\-/]+$")
@@ -212,8 +215,8 @@ class Subprocess:
     """One job as a single run of the app in its own process, into ``<sweep dir>/<number>``."""
 
     def __init__(self, command: list[str], config: DictConfig, sweep_dir: Path,
-                 gpus: Sequence[str] = ()) -> None:
-        self.command, self.sweep_dir = command, sweep_dir
+                 gpus: Sequence[str] = (), local_jobs: int = 1) -> None:
+        self.command, self.sweep_dir, self.local_jobs = command, sweep_dir, local_jobs
         self.gpus = list(gpus)  # this worker's CUDA_VISIBLE_DEVICES (devices.py); () = inherit
         self.hydra_overrides = _hydra_overrides(config)
         self.cwd = str(config.hydra.runtime.cwd)
@@ -258,7 +261,8 @@ class Subprocess:
         if masked != url:  # a password in a config file: the job's saved config shows it masked
             command.insert(-1, f"++hydra.sweeper.storage={format_value(masked)}")
         # the storage URL travels in the environment, not in argv; the job watches its parent
-        env = {**os.environ, WORKER_ENV: "1", PARENT_ENV: str(os.getpid())}
+        env = {**os.environ, WORKER_ENV: "1", PARENT_ENV: str(os.getpid()),
+               LOCAL_JOBS_ENV: str(self.local_jobs)}
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpus)
         log_path = self.logs / f"{trial.number}.log"
