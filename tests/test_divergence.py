@@ -70,6 +70,7 @@ hydra:
   sweeper:
     study_name: diverge
     n_trials: 1
+    n_jobs: 1   # in process: the trial records the exception's type
     params:
       optim.learning_rate: interval(1e11, 1e12)
 """
