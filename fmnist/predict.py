@@ -79,6 +79,9 @@ def predict_run(
     probabilities: bool = False, batch_size: int = 512,
 ) -> Path:
     """Load ``run_dir/model.keras`` and its label mapping, predict ``file``, write the CSV."""
+    from fmnist.quiet import import_tensorflow
+
+    import_tensorflow()  # before fmnist.train and Keras: its start-up block stays off stderr
     from fmnist.train import predict_probabilities
 
     run_dir = Path(run_dir)

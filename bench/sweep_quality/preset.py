@@ -4,6 +4,7 @@ to another preset is one argument. Hydra's compose API only: no TensorFlow."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,7 +64,9 @@ def load_preset(name: str, overrides: Sequence[str] = ()) -> Preset:
         pruner = OmegaConf.to_container(sweeper.get("pruner") or {}, resolve=True) or {}
         enqueue = OmegaConf.to_container(sweeper.get("enqueue") or [], resolve=True) or []
         epochs = int(cfg.trainer.epochs)
-        n_jobs = int(sweeper.get("n_jobs") or 1)
+        setting = sweeper.get("n_jobs") or 1
+        # auto: one trial per CPU core of this machine (the sweeper's rule without GPUs)
+        n_jobs = len(os.sched_getaffinity(0)) if setting == "auto" else int(setting)
         n_trials = int(sweeper.get("n_trials") or 1)
     finally:
         GlobalHydra.instance().clear()
