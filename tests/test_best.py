@@ -136,6 +136,7 @@ def test_best_yaml_composes_to_the_best_trial(sweep: tuple[Path, Path], capsys) 
     assert flat_differences(mine, trial_cfg) == {}
 
 
+@pytest.mark.slow  # four training runs after the sweep; the composition test above stays fast
 def test_retrain_two_seeds_of_the_two_best_trials(sweep: tuple[Path, Path], capsys) -> None:
     sweep_dir, _ = sweep
     study = _study(sweep_dir)
