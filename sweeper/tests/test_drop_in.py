@@ -199,12 +199,12 @@ def _run_in_pytest(hydra_sweep_runner, tmp_path: Path, *overrides: str) -> dict[
 
 
 def test_n_jobs_3_from_pytest_runs_one_job_after_another_in_memory(
-        hydra_sweep_runner, tmp_path: Path, capfd, caplog) -> None:
+        hydra_sweep_runner, tmp_path: Path, caplog) -> None:
     results = _run_in_pytest(hydra_sweep_runner, tmp_path, "hydra/launcher=basic",
                              "hydra.sweeper.n_jobs=3", "hydra.sweeper.n_trials=5")
     assert results["states"] == {"COMPLETE": 5} and results["storage"] == "memory"
-    out = "".join(capfd.readouterr())
-    assert "Best parameters: " in out and "Best value: " in out
+    # (no capfd here: with the fmnist tests collected, it broke pytest's stderr after an
+    # in-process Hydra run; the closing "Best ..." lines are checked in a subprocess below)
     warned = [r.getMessage() for r in caplog.records if "worker_command" in r.getMessage()]
     assert len(warned) == 1 and "n_jobs=3: " in warned[0]
 
