@@ -38,6 +38,9 @@ def test_ci_runs_the_readme_commands_exactly_as_written() -> None:
     script = (REPO / ".ci" / "run").read_text()
     assert 'bash -euo pipefail -c "${readme[0]}"' in script
     assert 'bash -euo pipefail -c "${readme[1]}"' in script
+    # the docs build, warnings as errors, between the install and the test suite
+    build = script.index(".venv/bin/mkdocs build --strict")
+    assert script.index('"${readme[0]}"') < build < script.index('"${readme[1]}"')
 
 
 @pytest.mark.parametrize(("text", "commands"), [
@@ -89,13 +92,19 @@ def test_the_readme_test_command_passes_as_written_from_a_fresh_copy(tmp_path: P
     assert " passed" in proc.stdout and "error" not in proc.stdout.splitlines()[-1]
 
 
+def _documentation() -> str:
+    """The README and every page of ``docs/`` (the reference moved there from the README)."""
+    pages = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
+    return "\n".join(page.read_text() for page in pages)
+
+
 def test_the_config_group_table_lists_every_option() -> None:
     rows = {line.split("|")[1].strip().strip("`"): line.split("|")[2]
-            for line in (REPO / "README.md").read_text().splitlines()
+            for line in _documentation().splitlines()
             if line.startswith("| `") and line.count("|") >= 4}
     for group in sorted(p for p in (REPO / "conf").iterdir() if p.is_dir() and p.name != "hydra"):
         if [f.stem for f in group.glob("*.yaml")] == ["default"]:
             continue  # one option, nothing to choose (trainer: see the knobs table)
-        assert group.name in rows, f"README's config-group table lacks {group.name}"
+        assert group.name in rows, f"the docs' config-group table lacks {group.name}"
         for option in sorted(f.stem for f in group.glob("*.yaml")):
-            assert f"`{option}`" in rows[group.name], f"README: {group.name} lacks {option}"
+            assert f"`{option}`" in rows[group.name], f"docs: {group.name} lacks {option}"
