@@ -24,11 +24,10 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from hydra_plugins.fmnist_optuna_sweeper import atomic
 from omegaconf import DictConfig
-from sklearn.model_selection import train_test_split
 
 from fmnist import plots
 from fmnist.augment import build_augmentation
-from fmnist.data import Splits, save_labels
+from fmnist.data import Splits, save_labels, stratified_indices
 from fmnist.divergence import StopOnNonFinite
 from fmnist.ema import EMAWeights, uses_ema
 from fmnist.errors import ConfigError, TrainingDiverged
@@ -97,17 +96,6 @@ def _check_eval_train_size(size: int | None, num_classes: int) -> None:
                           f"classes ({num_classes}), got trainer.eval_train_size={size}")
 
 
-def _stratified_indices(y: np.ndarray, size: int | None, seed: int) -> np.ndarray:
-    """Indices of a seeded, stratified subset of ``size`` labels (all when None or larger)."""
-    if size is None or size >= len(y):
-        return np.arange(len(y))
-    if size < len(np.unique(y)):
-        raise ConfigError(f"trainer.eval_train_size must be at least the number of classes "
-                          f"({len(np.unique(y))}), got {size}")
-    keep, _ = train_test_split(np.arange(len(y)), train_size=size, stratify=y, random_state=seed)
-    return np.sort(keep)
-
-
 def _evaluate(model: keras.Model, splits: Splits, batch_size: int, train_size: int | None = None,
               seed: int = 0, tta: bool = False) -> tuple[dict[str, Any], Any]:
     """Metrics of every split (train on a stratified subset of ``train_size`` images when
@@ -120,7 +108,7 @@ def _evaluate(model: keras.Model, splits: Splits, batch_size: int, train_size: i
         if not len(y):  # data.train_on=train+val: no validation split
             continue
         if name == "train":
-            keep = _stratified_indices(y, train_size, seed)
+            keep = np.sort(stratified_indices(y, train_size, seed, "trainer.eval_train_size"))
             x, y = x[keep], y[keep]
         probs = predict_probabilities(model, x, batch_size, tta=tta)
         metrics[name] = classification_metrics(y, probs, splits.num_classes)

@@ -88,13 +88,13 @@ def test_directions_and_objectives_agree(direction, metric, ok: bool) -> None:
 ])
 def test_a_split_keeps_every_class_on_both_sides(fraction: float, n: int, classes: int,
                                                   ok: bool) -> None:
-    from fmnist.data import _check_split
+    from fmnist.data.splits import check_split
 
     if ok:
-        _check_split("data.val_fraction", fraction, n, classes)
+        check_split("data.val_fraction", fraction, n, classes)
     else:
         with pytest.raises(ConfigError, match=r"data\.val_fraction=.* holds out \d+ of \d+ images"):
-            _check_split("data.val_fraction", fraction, n, classes)
+            check_split("data.val_fraction", fraction, n, classes)
 
 
 def test_a_tiny_val_fraction_and_a_file_as_directory_fail_before_the_split(data_dir: Path,

@@ -18,11 +18,11 @@ arguments, and the arrays are then built here, only from raw bytes, with
   broadcasts), shapes have at most 8 non-negative dimensions;
 * all the arrays together hold no more bytes than the file (no memo trick may repeat them).
 
-Before the unpickler runs, :func:`fmnist.pickle_scan.scan_pickle` walks the opcodes and refuses
+Before the unpickler runs, :func:`fmnist.data.pickle_scan.scan_pickle` walks the opcodes and refuses
 containers nested deeper than 32 levels (a 10^6-deep dict key crashes the interpreter when
 hashed), objects that expand to more than 10^6 items through repeated references, memo indices
 that jump ahead (a ``LONG_BINPUT`` of 2^28 grows the memo to gigabytes) and lengths past the
-end; refusal messages describe values with :func:`~fmnist.pickle_scan.brief`, never a full
+end; refusal messages describe values with :func:`~fmnist.data.pickle_scan.brief`, never a full
 ``repr``. Shapes declare at most 2^40 elements (a zero-size dimension counted as one), and
 string dtypes have a length >= 1.
 
@@ -45,8 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from fmnist.data.pickle_scan import PickleRefused, PickleUnreadable, brief, scan_pickle
 from fmnist.errors import DataError, UnsafeFileError
-from fmnist.pickle_scan import PickleRefused, PickleUnreadable, brief, scan_pickle
 
 __all__ = ["MAX_ELEMENTS", "MAX_NDIM", "read_npy_dict"]
 
