@@ -155,8 +155,8 @@ def steps_per_call(values: list[int], rounds: int, threads: int) -> dict[str, An
             "median": {str(k): statistics.median(v[1:]) for k, v in seconds.items()}}
 
 
-def report(results: Path) -> None:
-    rows = list(_done(results).values())
+def _report_pairs(rows: list[dict[str, Any]]) -> None:
+    """Old against new sweeps, pair by pair, and the median ratios."""
     pairs: dict[int, dict[str, dict[str, Any]]] = {}
     for row in rows:
         if row["kind"] == "sweep":
@@ -176,11 +176,17 @@ def report(results: Path) -> None:
         print(f"median of {len(ratios)} pair(s): trials per hour "
               f"x{statistics.median(r[0] for r in ratios):.2f}, "
               f"wall time x{statistics.median(r[1] for r in ratios):.2f}")
+
+
+def _report_steps(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         if row["kind"] == "steps":
             med = row["median"]
             print(f"steps per call, {row['threads']} thread(s), load {row['load_before']:.1f}: "
                   + ", ".join(f"{k}: {v:.2f} s (x{med['1'] / v:.2f})" for k, v in med.items()))
+
+
+def _report_epochs(rows: list[dict[str, Any]]) -> None:
     by_variant: dict[str, list[float]] = {}
     for row in rows:
         if row["kind"] == "epochs":
@@ -190,6 +196,13 @@ def report(results: Path) -> None:
         median = statistics.median(values)
         ratio = f", x{statistics.median(base) / median:.2f} speed" if base else ""
         print(f"{variant}: median epoch {median:.2f} s over {len(values)} run(s){ratio}")
+
+
+def report(results: Path) -> None:
+    rows = list(_done(results).values())
+    _report_pairs(rows)
+    _report_steps(rows)
+    _report_epochs(rows)
 
 
 def main() -> None:

@@ -66,9 +66,7 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), splits: Seq
         raise DataError(f"{model_path} is missing: the run saved no model (failed or killed?)")
 
     import_tensorflow()
-    import numpy as np
-
-    from fmnist import plots
+    from fmnist.artifacts import save_confusion
     from fmnist.data import load_labels
     from fmnist.metrics import classification_metrics, confusion_matrix
     from fmnist.predict import load_model_file
@@ -93,13 +91,8 @@ def evaluate_run(run_dir: str | Path, overrides: Sequence[str] = (), splits: Seq
         result[split] = classification_metrics(y, probs, data.num_classes)
         result[split]["images"] = len(y)
         cm = confusion_matrix(y, probs.argmax(axis=1), data.num_classes)
-        header = "true\\predicted," + ",".join(data.class_names)
-        rows = [f"{n}," + ",".join(str(int(v)) for v in row)
-                for n, row in zip(data.class_names, np.asarray(cm), strict=True)]
-        atomic.write_text(out / f"confusion_matrix_{split}.csv", "\n".join([header, *rows]) + "\n")
-        plots.save(plots.confusion_matrix_figure(
-            cm, data.class_names, title=f"{split} confusion matrix (row-normalised)"),
-            out / f"confusion_matrix_{split}.png")
+        save_confusion(out / f"confusion_matrix_{split}", cm, data.class_names,
+                       title=f"{split} confusion matrix (row-normalised)")
     path = out / "metrics.json"
     atomic.write_text(path, json.dumps(result, indent=2, default=float) + "\n")
     for split in splits:

@@ -16,6 +16,7 @@ import keras
 from keras import layers
 
 from fmnist.errors import ConfigError, WeightsUnavailableError
+from fmnist.rules import DROPOUT, POSITIVE_INT, checked
 
 __all__ = ["brief", "convnet", "deeper", "resnet152", "vgg16"]
 
@@ -25,11 +26,7 @@ log = logging.getLogger(__name__)
 _CAFFE_MEAN = (103.939, 116.779, 123.68)
 
 
-def _check_dropout(name: str, rate: float) -> None:
-    if not 0.0 <= rate < 1.0:
-        raise ConfigError(f"{name} must be in [0, 1), got {name}={rate}")
-
-
+@checked("model", filters=POSITIVE_INT, dense_units=POSITIVE_INT)
 def brief(
     input_shape: Sequence[int], num_classes: int, filters: int = 32, dense_units: int = 128
 ) -> keras.Model:
@@ -48,6 +45,7 @@ def brief(
     )
 
 
+@checked("model", dropout_conv2=DROPOUT, dropout_conv3=DROPOUT, dense_units=POSITIVE_INT)
 def deeper(
     input_shape: Sequence[int],
     num_classes: int,
@@ -57,8 +55,6 @@ def deeper(
 ) -> keras.Model:
     """Conv32 - MaxPool - BN - Conv64 - Dropout - MaxPool - Conv64 - BN - Dropout - Flatten -
     Dense64 - Dense(n), as in the notebook (dropout rates are config values)."""
-    _check_dropout("model.dropout_conv2", dropout_conv2)
-    _check_dropout("model.dropout_conv3", dropout_conv3)
     return keras.Sequential(
         [
             keras.Input(shape=tuple(input_shape)),
@@ -95,6 +91,7 @@ def _stage_depths(depth: int | Sequence[int], stages: int) -> list[int]:
     return depths
 
 
+@checked("model", dropout=DROPOUT, head_dropout=DROPOUT)
 def convnet(
     input_shape: Sequence[int],
     num_classes: int,
@@ -129,8 +126,6 @@ def convnet(
         raise ConfigError(f"model.growth must be >= 1, got model.growth={growth}")
     if not 0 < bn_momentum < 1:
         raise ConfigError(f"model.bn_momentum must be in (0, 1), got model.bn_momentum={bn_momentum}")
-    _check_dropout("model.dropout", dropout)
-    _check_dropout("model.head_dropout", head_dropout)
     smallest = min(int(input_shape[0]), int(input_shape[1]))
     if smallest // 2 ** (len(depths) - 1) < 1:
         raise ConfigError(
@@ -211,6 +206,7 @@ def _transfer(
     return keras.Model(inputs, outputs, name=name)
 
 
+@checked("model", dense_units=POSITIVE_INT)
 def resnet152(
     input_shape: Sequence[int],
     num_classes: int,
@@ -225,6 +221,7 @@ def resnet152(
     )
 
 
+@checked("model", dense_units=POSITIVE_INT, dropout=DROPOUT)
 def vgg16(
     input_shape: Sequence[int],
     num_classes: int,
@@ -233,7 +230,6 @@ def vgg16(
     dropout: float = 0.5,
 ) -> keras.Model:
     """Frozen VGG16 base - Flatten - Dense4096 - Dropout .5 - Dense4096 - Dropout .5 - Dense(n)."""
-    _check_dropout("model.dropout", dropout)
     return _transfer(
         keras.applications.VGG16, "vgg16", input_shape, num_classes, weights,
         [(dense_units, dropout), (dense_units, dropout)],

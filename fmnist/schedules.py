@@ -20,9 +20,18 @@ import numpy as np
 from hydra.utils import get_class
 
 from fmnist.errors import ConfigError
+from fmnist.rules import Rule, checked, register
 
 __all__ = ["SGDR", "ConstantLR", "StepRates", "StepSchedule", "WarmupCosine", "optimizer_summary",
            "sgdr_learning_rate", "unwrapped", "warmup_cosine_learning_rate"]
+
+
+_MAX_LR = Rule("number", lambda v: v > 0, "> 0")
+# conf/schedule/plateau.yaml names Keras' own callback, which takes any number
+register(keras.callbacks.ReduceLROnPlateau,
+         factor=Rule("number", lambda v: 0 < v < 1, "a number in (0, 1)"),
+         patience=Rule("int", lambda v: v >= 0, "an integer >= 0"),
+         min_lr=Rule("number", lambda v: v >= 0, "a number >= 0"))
 
 
 def _restart_steps(period_epochs: float, steps_per_epoch: int) -> int:
@@ -139,6 +148,9 @@ class StepSchedule(keras.callbacks.Callback):
         self.model.make_train_function(force=True)
 
 
+@checked("schedule", max_lr=_MAX_LR, min_lr=Rule("number", lambda v: v >= 0, "a number >= 0"),
+         T=Rule("number", lambda v: v > 0, "> 0 epochs"), T_mul=Rule("number", lambda v: v >= 1, ">= 1"),
+         min_lr_fraction=Rule("number?", lambda v: 0 <= v < 1, "null or a number in [0, 1)"))
 class SGDR(StepSchedule):
     """Cosine annealing with warm restarts, a new rate every training step.
 
@@ -168,20 +180,12 @@ class SGDR(StepSchedule):
     ) -> None:
         super().__init__()
         if min_lr_fraction is not None:
-            if not 0 <= min_lr_fraction < 1:
-                raise ConfigError(
-                    f"schedule.min_lr_fraction must be in [0, 1), got {min_lr_fraction}"
-                )
             min_lr = min_lr_fraction * max_lr
         self.min_lr_fraction = min_lr_fraction
         if not 0 <= min_lr < max_lr:
             raise ConfigError(
                 f"schedule needs 0 <= min_lr < max_lr, got min_lr={min_lr}, max_lr={max_lr}"
             )
-        if T <= 0:
-            raise ConfigError(f"schedule.T must be > 0 epochs, got T={T}")
-        if T_mul < 1:
-            raise ConfigError(f"schedule.T_mul must be >= 1, got T_mul={T_mul}")
         self.max_lr, self.min_lr, self.T, self.T_mul = max_lr, min_lr, T, T_mul
 
     def rates(self, done: int, steps: int, epochs: int) -> list[float]:
@@ -218,6 +222,9 @@ def warmup_cosine_learning_rate(
     return final + 0.5 * (max_lr - final) * (1 + math.cos(math.pi * t))
 
 
+@checked("schedule", max_lr=_MAX_LR, warmup_epochs=Rule("number", lambda v: v >= 0, ">= 0"),
+         start_fraction=Rule("number", lambda v: 0 <= v <= 1, "in [0, 1]"),
+         final_fraction=Rule("number", lambda v: 0 <= v < 1, "in [0, 1)"))
 class WarmupCosine(StepSchedule):
     """One-cycle schedule over each ``fit``, a rate per step: linear warmup for
     ``warmup_epochs``, then cosine decay to ``final_fraction * max_lr`` at the last batch.
@@ -235,17 +242,6 @@ class WarmupCosine(StepSchedule):
     def __init__(self, max_lr: float, warmup_epochs: float = 1.0, start_fraction: float = 0.0,
                  final_fraction: float = 0.0) -> None:
         super().__init__()
-        if not max_lr > 0:
-            raise ConfigError(f"schedule.max_lr must be > 0, got schedule.max_lr={max_lr}")
-        if not warmup_epochs >= 0:
-            raise ConfigError(
-                f"schedule.warmup_epochs must be >= 0, got schedule.warmup_epochs={warmup_epochs}")
-        if not 0 <= start_fraction <= 1:
-            raise ConfigError(f"schedule.start_fraction must be in [0, 1], got "
-                              f"schedule.start_fraction={start_fraction}")
-        if not 0 <= final_fraction < 1:
-            raise ConfigError(f"schedule.final_fraction must be in [0, 1), got "
-                              f"schedule.final_fraction={final_fraction}")
         self.max_lr, self.warmup_epochs = max_lr, warmup_epochs
         self.start_fraction, self.final_fraction = start_fraction, final_fraction
 

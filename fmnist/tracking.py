@@ -9,7 +9,6 @@ The job finds its trial through ``optuna.storage``, ``optuna.study_name`` and
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -17,14 +16,14 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from fmnist.metrics import flatten
+from fmnist.record import METRICS_FILE, RunRecord
 
 __all__ = ["ARTIFACTS", "artifact_dir", "note_text", "record_trial"]
 
 log = logging.getLogger(__name__)
 
 #: run files uploaded to the trial, in this order
-ARTIFACTS = ("metrics.json", "history.csv", "curves.png", "confusion_matrix.png")
+ARTIFACTS = (METRICS_FILE, "history.csv", "curves.png", "confusion_matrix.png")
 
 
 def artifact_dir(cfg: DictConfig, out: Path) -> Path:
@@ -37,23 +36,24 @@ def _number(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else str(value)
 
 
-def note_text(metrics: dict[str, Any], out: Path, objectives: list[str]) -> str:
+def note_text(record: RunRecord, out: Path, objectives: list[str]) -> str:
     """The trial's Markdown note: status, the objectives, key metrics and the run directory."""
-    status = str(metrics.get("status", "unknown"))
+    status = record.status
     lines = [f"### {status.capitalize()}", ""]
     if status == "failed":
-        lines += [f"`{str(metrics.get('error', ''))[:300]}`", ""]
+        lines += [f"`{str(record.error or '')[:300]}`", ""]
     if status == "pruned":
-        lines += [f"Pruned at epoch {metrics.get('epochs')}.", ""]
-    flat = flatten({k: v for k, v in metrics.items() if k != "objectives"})
-    rows = [(name, (metrics.get("objectives") or {}).get(name, flat.get(name)))
-            for name in objectives]
+        lines += [f"Pruned at epoch {record.epochs}.", ""]
+    flat = record.flat()
+    rows: list[tuple[str, Any]] = [(name, (record.objectives or {}).get(name, flat.get(name)))
+                                   for name in objectives]
     for split in ("val", "test"):
         for name in ("accuracy", "f1_macro", "loss"):
-            value = (metrics.get(split) or {}).get(name)
+            value = record.split(split).get(name)
             if value is not None and f"{split}_{name}" not in objectives:
                 rows.append((f"{split}_{name}", value))
-    rows += [(k, metrics.get(k)) for k in ("epochs", "best_epoch", "wall_seconds")]
+    rows += [("epochs", record.epochs), ("best_epoch", record.best_epoch),
+             ("wall_seconds", record.wall_seconds)]
     rows = [(k, v) for k, v in rows if v is not None]
     if rows:
         lines += ["| metric | value |", "|---|---|", *(f"| {k} | {_number(v)} |" for k, v in rows), ""]
@@ -91,7 +91,7 @@ def _record(cfg: DictConfig, out: Path, objectives: list[str]) -> None:
         if (out / name).is_file():
             upload_artifact(artifact_store=store, file_path=str(out / name), study_or_trial=trial)
     try:
-        metrics = json.loads((out / "metrics.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        metrics = {"status": "unknown"}
-    save_note(trial, note_text(metrics, out, objectives))
+        record = RunRecord.read(out / METRICS_FILE)
+    except (OSError, ValueError):
+        record = RunRecord(status="unknown")
+    save_note(trial, note_text(record, out, objectives))

@@ -165,9 +165,8 @@ def fit(
     verbose: int = 1,
 ) -> None:
     """``model.fit`` with the project's checks (the callbacks write the history); ``val``
-    None: no validation (``data.train_on=train+val``)."""
-    if epochs <= 0:
-        raise ConfigError(f"trainer.epochs must be > 0, got {epochs}")
+    None: no validation (``data.train_on=train+val``). ``epochs`` is checked with the config
+    (:data:`fmnist.validate.RULES`)."""
     model.fit(train, validation_data=val, epochs=epochs, callbacks=list(callbacks),
               verbose=verbose, shuffle=False)
 

@@ -1,9 +1,9 @@
-"""Checking a composed config before any data loads: every known value's type and range, and
-the optimised metric. Each error names the key, the value and the rule."""
+"""Checking a composed config before any data loads: the run-wide settings' types and ranges,
+each option's arguments by the rules of what it builds (:mod:`fmnist.rules`), and the
+optimised metric. Each error names the key, the value and the rule."""
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -16,27 +16,23 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from fmnist.data import check_train_on
 from fmnist.errors import ConfigError
 from fmnist.metrics import objective_names
+from fmnist.rules import Rule, check_option, check_value, rules_for
 
 __all__ = ["RULES", "ConfigCheck", "check_directions", "check_output_dir", "check_swept", "check_value",
-           "validate"]
+           "rule_for", "validate"]
 
-Rule = tuple[str, str, Callable[[Any], bool] | None, str]
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return (isinstance(v, int | float) and not isinstance(v, bool)) and math.isfinite(v)
+RuleRow = tuple[str, str, Callable[[Any], bool] | None, str]
 
 
 def _positive(v: Any) -> bool:
     return v > 0
 
 
-#: (key, type, range check or None, the rule in words); keys absent from a config are skipped
-RULES: list[Rule] = [
+#: the run-wide settings, present whatever the options: (key, type, range check or None, the
+#: rule in words); keys absent from a config are skipped. An option's own arguments (a model's
+#: dropout, a schedule's period, an optimizer's betas) are checked by the rules of what the
+#: option builds (:mod:`fmnist.rules`), not here.
+RULES: list[RuleRow] = [
     ("seed", "int", lambda v: v >= 0, "an integer >= 0"),
     ("trainer.epochs", "int", _positive, "an integer >= 1"),
     ("trainer.batch_size", "int", _positive, "an integer >= 1"),
@@ -53,53 +49,53 @@ RULES: list[Rule] = [
     ("data.eval_size", "int?", _positive, "null or an integer >= 1"),
     ("data.val_fraction", "number", lambda v: 0 < v < 1, "a number in (0, 1)"),
     ("data.test_fraction", "number", lambda v: 0 < v < 1, "a number in (0, 1)"),
-    ("optim.learning_rate", "number", _positive, "a number > 0"),
-    ("optim.beta_1", "number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    ("optim.beta_2", "number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    ("optim.momentum", "number", lambda v: 0 <= v <= 1, "a number in [0, 1]"),
-    ("optim.rho", "number", lambda v: 0 <= v < 1, "a number in [0, 1)"),
-    ("schedule.factor", "number", lambda v: 0 < v < 1, "a number in (0, 1)"),
-    ("schedule.patience", "int", lambda v: v >= 0, "an integer >= 0"),
-    ("schedule.max_lr", "number", _positive, "a number > 0"),
-    ("schedule.min_lr", "number", lambda v: v >= 0, "a number >= 0"),
-    ("schedule.T", "number", _positive, "a number > 0"),
-    ("schedule.T_mul", "number", lambda v: v >= 1, "a number >= 1"),
-    ("schedule.min_lr_fraction", "number?", lambda v: 0 <= v < 1, "null or a number in [0, 1)"),
-    ("model.dropout_conv2", "number", lambda v: 0 <= v < 1, "in [0, 1)"),
-    ("model.dropout_conv3", "number", lambda v: 0 <= v < 1, "in [0, 1)"),
-    ("model.dense_units", "int", _positive, "an integer >= 1"),
-    ("model.filters", "int", _positive, "an integer >= 1"),
 ]
 
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "int": _is_int,
-    "number": _is_number,
-    "bool": lambda v: isinstance(v, bool),
-    "str": lambda v: isinstance(v, str),
-    "verbose": lambda v: v == "auto" or (_is_int(v) and v in (0, 1, 2)),
-    "workers": lambda v: v == "auto" or (_is_int(v) and v >= 1),
-}
+
+def _register_library_rules() -> None:
+    """Load the modules that give Keras' own classes (optimizers, ReduceLROnPlateau) their
+    rules; TensorFlow first, quietly (the options' modules import Keras)."""
+    from fmnist.quiet import import_tensorflow
+
+    import_tensorflow()
+    import fmnist.optimizers
+    import fmnist.schedules  # noqa: F401
 
 
-_NO_RANGE = ("bool", "str", "verbose", "workers")  # kinds whose type check is the whole rule
+def rule_for(key: str, cfg: Any = None) -> Rule | None:
+    """The rule of ``key``: a run-wide setting's (:data:`RULES`), or an option's argument
+    (``optim.beta_1``) by the rules of the ``_target_`` that ``cfg`` gives its group."""
+    for row_key, kind, check, text in RULES:
+        if row_key == key:
+            return Rule(kind, check, text)
+    group, _, name = key.partition(".")
+    node = OmegaConf.select(cfg, group, default=None) if cfg is not None and name else None
+    target = node.get("_target_") if isinstance(node, DictConfig | dict) else None
+    if not isinstance(target, str):
+        return None
+    from hydra.utils import get_object
+
+    _register_library_rules()
+    try:
+        return rules_for(get_object(target)).get(name)
+    except Exception:  # an unknown target: instantiating it reports that
+        return None
 
 
-def check_value(key: str, value: Any, kind: str, check: Callable[[Any], bool] | None,
-                rule: str) -> None:
-    """Raise :class:`ConfigError` unless ``value`` is of ``kind`` (``int?``: null allowed) and
-    passes ``check``."""
-    if kind.endswith("?"):
-        if value is None:
-            return
-        kind = kind[:-1]
-    ok = _TYPES[kind](value) and (check is None or kind in _NO_RANGE or check(value))
-    if not ok:
-        raise ConfigError(f"{key} must be {rule}, got {key}={value!r}")
+def _check_options(cfg: DictConfig) -> None:
+    """Every top-level node with a ``_target_`` (model, optim, schedule, data) against the rules
+    of what it builds, before anything is built."""
+    _register_library_rules()
+    for group in cfg:
+        node = cfg.get(group) if group != "hydra" else None
+        if isinstance(node, DictConfig) and "_target_" in node:
+            check_option(node, str(group))
 
 
 def validate(cfg: DictConfig) -> list[str]:
-    """Check ``cfg`` against :data:`RULES` and ``optimized_metric``; returns the objective
-    names. Interpolations are resolved (so ``${seed}`` is checked as the value it becomes)."""
+    """Check ``cfg`` against :data:`RULES`, its options' rules and ``optimized_metric``;
+    returns the objective names. Interpolations are resolved (so ``${seed}`` is checked as the
+    value it becomes)."""
     missing = object()
     for key, kind, check, rule in RULES:
         try:
@@ -109,32 +105,35 @@ def validate(cfg: DictConfig) -> list[str]:
         if value is missing:
             continue
         check_value(key, value, kind, check, rule)
+    _check_options(cfg)
     _check_validation_split(cfg)
     return objective_names(cfg.optimized_metric)
 
 
-def check_swept(overrides: list[str]) -> None:
+def check_swept(overrides: list[str], cfg: Any = None) -> None:
     """Check every value of the command line's sweeps (``trainer.epochs=1,abc``,
-    ``seed=range(-1,3)``) against :data:`RULES`, so a bad value stops the multirun before its
-    first job instead of failing (or training) the jobs before it."""
+    ``seed=range(-1,3)``, ``optim.beta_1=0.5,2.0`` by the rules of ``cfg``'s optimizer), so a
+    bad value stops the multirun before its first job instead of failing (or training) the
+    jobs before it."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    rules = {key: (kind, check, rule) for key, kind, check, rule in RULES}
     parser = OverridesParser.create()
     for text in overrides:
         try:
             override = parser.parse_override(text)
         except Exception:  # Hydra reports its own syntax errors
             continue
-        key = override.key_or_group
-        if key not in rules or not override.is_sweep_override():
+        if not override.is_sweep_override():
+            continue
+        rule = rule_for(override.key_or_group, cfg)
+        if rule is None:
             continue
         try:
             values = list(override.sweep_iterator())
         except Exception:  # interval(...) and other sweeps without a list of values
             continue
         for value in values:
-            check_value(key, value, *rules[key])
+            rule(override.key_or_group, value)
 
 
 def check_directions(cfg: DictConfig, objectives: list[str]) -> None:
@@ -192,7 +191,8 @@ class ConfigCheck(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         def checks() -> None:
             check_directions(config, validate(config))
-            check_swept(list(OmegaConf.select(config, "hydra.overrides.task", default=None) or []))
+            check_swept(list(OmegaConf.select(config, "hydra.overrides.task", default=None) or []),
+                        config)
             check_output_dir("hydra.sweep.dir", OmegaConf.select(config, "hydra.sweep.dir",
                                                                   default=None))
 

@@ -77,7 +77,7 @@ def kaggle_files(fashion, tmp_path: Path) -> Iterator[tuple[Path, Path]]:
     Fashion-MNIST images of five classes with labels 1..5 (as the notebook's data)."""
     import numpy as np
 
-    from fmnist.data import write_kaggle_file
+    from tests.npy_files import write_kaggle_file
 
     keep = np.isin(fashion.y_train, [0, 1, 2, 3, 4])
     x, y = fashion.x_train[keep][:1500, ..., 0], fashion.y_train[keep][:1500]

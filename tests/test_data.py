@@ -16,9 +16,9 @@ from fmnist.data import (
     load_prediction_file,
     read_idx,
     read_npy_dict,
-    write_kaggle_file,
 )
 from fmnist.errors import ConfigError, DataError, UnsafeFileError
+from tests.npy_files import write_kaggle_file
 
 
 def test_read_idx_reads_official_files(data_dir: Path) -> None:

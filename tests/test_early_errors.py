@@ -10,9 +10,18 @@ import pytest
 from omegaconf import OmegaConf
 
 from fmnist.errors import ConfigError, DataError
-from fmnist.validate import RULES, check_directions, check_swept, check_value
+from fmnist.validate import check_directions, check_swept, rule_for
 
-_RULES = {key: (kind, check, rule) for key, kind, check, rule in RULES}
+#: the option each option key is checked with: its rules live on what the option builds
+_TARGETS = {"optim": "keras.optimizers.SGD", "schedule": "keras.callbacks.ReduceLROnPlateau",
+            "model": "fmnist.models.brief"}
+_OPTIONS = OmegaConf.create({group: {"_target_": target} for group, target in _TARGETS.items()})
+
+
+def check_value(key: str, value) -> None:
+    rule = rule_for(key, _OPTIONS)
+    assert rule is not None, f"no rule for {key}"
+    rule(key, value)
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
@@ -32,7 +41,7 @@ _RULES = {key: (kind, check, rule) for key, kind, check, rule in RULES}
 ])
 def test_new_rules_name_key_value_and_rule(key: str, value, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
-        check_value(key, value, *_RULES[key])
+        check_value(key, value)
 
 
 @pytest.mark.parametrize(("key", "value"), [
@@ -41,7 +50,7 @@ def test_new_rules_name_key_value_and_rule(key: str, value, message: str) -> Non
     ("trainer.eval_train_size", None), ("model.filters", 32),
 ])
 def test_new_rules_accept_good_values(key: str, value) -> None:
-    check_value(key, value, *_RULES[key])
+    check_value(key, value)
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
@@ -53,10 +62,10 @@ def test_new_rules_accept_good_values(key: str, value) -> None:
 ])
 def test_every_swept_value_is_checked(overrides: list[str], message: str | None) -> None:
     if message is None:
-        check_swept(overrides)
+        check_swept(overrides, _OPTIONS)
         return
     with pytest.raises(ConfigError, match=re.escape(message)):
-        check_swept(overrides)
+        check_swept(overrides, _OPTIONS)
 
 
 @pytest.mark.parametrize(("direction", "metric", "ok"), [
@@ -88,13 +97,13 @@ def test_directions_and_objectives_agree(direction, metric, ok: bool) -> None:
 ])
 def test_a_split_keeps_every_class_on_both_sides(fraction: float, n: int, classes: int,
                                                   ok: bool) -> None:
-    from fmnist.data import _check_split
+    from fmnist.data.splits import check_split
 
     if ok:
-        _check_split("data.val_fraction", fraction, n, classes)
+        check_split("data.val_fraction", fraction, n, classes)
     else:
         with pytest.raises(ConfigError, match=r"data\.val_fraction=.* holds out \d+ of \d+ images"):
-            _check_split("data.val_fraction", fraction, n, classes)
+            check_split("data.val_fraction", fraction, n, classes)
 
 
 def test_a_tiny_val_fraction_and_a_file_as_directory_fail_before_the_split(data_dir: Path,

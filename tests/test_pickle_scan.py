@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fmnist.pickle_scan import (
+from fmnist.data.pickle_scan import (
     MAX_DEPTH,
     PickleRefused,
     PickleUnreadable,
@@ -69,7 +69,7 @@ def test_a_pickle_out_of_bounds_is_refused_without_being_built(body: bytes, erro
 
 
 def test_too_many_opcodes_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fmnist.pickle_scan as scan
+    import fmnist.data.pickle_scan as scan
 
     monkeypatch.setattr(scan, "MAX_OPCODES", 100)
     with pytest.raises(PickleRefused, match="more than 100 opcodes"):

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from fmnist.app import run
-from fmnist.data import write_kaggle_file
 from fmnist.predict import main as predict_main
 from fmnist.predict import write_submission
 from tests.hostile_npy import HOSTILE
+from tests.npy_files import write_kaggle_file
 
 
 @pytest.fixture

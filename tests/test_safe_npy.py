@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fmnist.data.safe_npy import read_npy_dict
 from fmnist.errors import DataError, UnsafeFileError
-from fmnist.safe_npy import read_npy_dict
 from tests.conftest import REPO
 from tests.hostile_npy import GOOD_X, GOOD_Y, HOSTILE, header
 
@@ -30,7 +30,7 @@ resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))
 path, how = sys.argv[1], sys.argv[2]
 try:
     if how == "read":
-        from fmnist.safe_npy import read_npy_dict
+        from fmnist.data.safe_npy import read_npy_dict
         read_npy_dict(path)
     else:
         from fmnist.data import load_kaggle, load_prediction_file

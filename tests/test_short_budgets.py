@@ -38,18 +38,18 @@ def test_a_pruned_run_skips_the_final_evaluation(compose_cfg, tmp_path: Path) ->
 
 
 def test_train_metrics_on_a_stratified_subset(compose_cfg, tmp_path: Path) -> None:
-    from fmnist.app import _stratified_indices
+    from fmnist.data import stratified_indices
 
     y = np.repeat(np.arange(10), 30)
-    keep = _stratified_indices(y, 100, seed=0)
+    keep = stratified_indices(y, 100, seed=0, what="trainer.eval_train_size")
     assert len(keep) == 100 and np.all(np.bincount(y[keep]) == 10)
-    assert len(_stratified_indices(y, None, seed=0)) == 300
+    assert len(stratified_indices(y, None, seed=0, what="trainer.eval_train_size")) == 300
 
 
 @pytest.mark.slow
 def test_deeper_on_a_5_class_kaggle_file(fashion, compose_cfg, tmp_path: Path) -> None:
     """~12,000 real images of five classes in the notebook's format, 3 epochs."""
-    from fmnist.data import write_kaggle_file
+    from tests.npy_files import write_kaggle_file
 
     keep = np.isin(fashion.y_train, [0, 1, 2, 3, 4])
     x, y = fashion.x_train[keep][:12000, ..., 0], fashion.y_train[keep][:12000]

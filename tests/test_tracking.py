@@ -8,6 +8,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from fmnist.record import RunRecord
 from fmnist.tracking import ARTIFACTS, note_text
 
 
@@ -55,7 +56,7 @@ def test_a_swept_job_uploads_its_artifacts_and_note(compose_cfg, tmp_path: Path)
     ({"status": "failed", "error": "ConfigError: bad"}, ["### Failed", "`ConfigError: bad`"]),
 ])
 def test_note_says_status_and_metrics(metrics, expected) -> None:
-    text = note_text(metrics, Path("/runs/3"), ["val_accuracy"])
+    text = note_text(RunRecord.from_dict(metrics), Path("/runs/3"), ["val_accuracy"])
     for line in expected:
         assert line in text
     assert text.endswith("Run directory: `/runs/3`\n")

@@ -34,14 +34,40 @@ class _BudgetSpent(Exception):
     """The budget in epochs is spent: the search stops."""
 
 
+def _declare(preset: Preset, hp: Any) -> dict[str, Any]:
+    """One Keras Tuner hyperparameter per searched parameter of the preset; their values."""
+    values: dict[str, Any] = {}
+    for p in preset.space.params:
+        d = p.distribution
+        if isinstance(d, CategoricalDistribution):
+            values[p.name] = hp.Choice(p.name, list(d.choices))
+        elif isinstance(d, IntDistribution):
+            values[p.name] = hp.Int(p.name, d.low, d.high, sampling="log" if d.log else "linear")
+        else:
+            assert isinstance(d, FloatDistribution)
+            values[p.name] = hp.Float(p.name, d.low, d.high, sampling="log" if d.log else "linear")
+    return values
+
+
+def _compose(preset: Preset, values: dict[str, Any]) -> Any:
+    """The run's config: the preset's search with ``values`` set."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", [f"hparams_search={preset.name}", *preset.overrides, *preset.space.fixed,
+                                 *(f"{preset.space.key(n)}={v}" for n, v in values.items())])
+    GlobalHydra.instance().clear()
+    return cfg
+
+
 def hyperband(preset: Preset, seed: int, budget: int, work: Path, path: str) -> list[LiveTrial]:
     """Runs ``Hyperband(max_epochs=preset.epochs, factor=3)`` until ``budget`` epochs are spent;
     one :class:`LiveTrial` per Keras Tuner trial."""
     sys.path.insert(0, path)
     import keras
     import keras_tuner as kt
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
 
     from fmnist.augment import build_augmentation
@@ -53,22 +79,7 @@ def hyperband(preset: Preset, seed: int, budget: int, work: Path, path: str) -> 
     spent = [0]
 
     def cfg_of(hp: Any) -> Any:
-        values: dict[str, Any] = {}
-        for p in preset.space.params:
-            d = p.distribution
-            if isinstance(d, CategoricalDistribution):
-                values[p.name] = hp.Choice(p.name, list(d.choices))
-            elif isinstance(d, IntDistribution):
-                values[p.name] = hp.Int(p.name, d.low, d.high, sampling="log" if d.log else "linear")
-            else:
-                assert isinstance(d, FloatDistribution)
-                values[p.name] = hp.Float(p.name, d.low, d.high, sampling="log" if d.log else "linear")
-        GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            cfg = compose("config", [f"hparams_search={preset.name}", *preset.overrides, *preset.space.fixed,
-                                     *(f"{preset.space.key(n)}={v}" for n, v in values.items())])
-        GlobalHydra.instance().clear()
-        return cfg
+        return _compose(preset, _declare(preset, hp))
 
     splits: Any = None
 

@@ -66,45 +66,58 @@ def simulate(start: Callable[[], Running | None], workers: int, *, max_epochs: i
         raise ValueError(f"workers must be >= 1, got workers={workers}")
     if max_epochs is not None and max_epochs < 0:
         raise ValueError(f"max_epochs must be >= 0, got max_epochs={max_epochs}")
-    queue: list[tuple[float, int, int, int]] = []  # (time, order, worker, epoch) of epoch ends
-    running: dict[int, tuple[int, Running]] = {}  # worker -> (trial, its Running)
-    order = 0
-    started = 0
-    total = 0
-    done: list[Completion] = []
+    return _Simulation(start, workers, batch).run(max_epochs, max_time)
 
-    def launch(worker: int, now: float) -> None:
-        nonlocal order, started
-        trial = start()
+
+class _Simulation:
+    """The event queue's state: epoch ends to come, the trial on each worker, what ended."""
+
+    def __init__(self, start: Callable[[], Running | None], workers: int, batch: bool) -> None:
+        self.start, self.workers, self.batch = start, workers, batch
+        self.queue: list[tuple[float, int, int, int]] = []  # (time, order, worker, epoch) of epoch ends
+        self.running: dict[int, tuple[int, Running]] = {}  # worker -> (trial, its Running)
+        self.order = self.started = self.total = 0
+        self.done: list[Completion] = []
+
+    def launch(self, worker: int, now: float) -> None:
+        trial = self.start()
         if trial is None:
             return
         if not trial.seconds:
-            raise ValueError(f"trial {started} has no epochs to run")
-        running[worker] = (started, trial)
-        started += 1
-        heapq.heappush(queue, (now + trial.seconds[0], order, worker, 1))
-        order += 1
+            raise ValueError(f"trial {self.started} has no epochs to run")
+        self.running[worker] = (self.started, trial)
+        self.started += 1
+        self.schedule(worker, now + trial.seconds[0], 1)
 
-    for worker in range(workers):
-        launch(worker, 0.0)
-    while queue:
-        now, _, worker, epoch = heapq.heappop(queue)
-        if (max_time is not None and now > max_time) or (max_epochs is not None and total >= max_epochs):
-            break
-        total += 1
-        number, trial = running[worker]
+    def schedule(self, worker: int, when: float, epoch: int) -> None:
+        heapq.heappush(self.queue, (when, self.order, worker, epoch))
+        self.order += 1
+
+    def run(self, max_epochs: int | None, max_time: float | None) -> list[Completion]:
+        for worker in range(self.workers):
+            self.launch(worker, 0.0)
+        while self.queue:
+            now, _, worker, epoch = heapq.heappop(self.queue)
+            if (max_time is not None and now > max_time) or (max_epochs is not None
+                                                              and self.total >= max_epochs):
+                break
+            self.epoch_end(now, worker, epoch)
+        return self.done
+
+    def epoch_end(self, now: float, worker: int, epoch: int) -> None:
+        """Epoch ``epoch`` of the trial on ``worker`` ended: go on, or end it and start the next."""
+        self.total += 1
+        number, trial = self.running[worker]
         stop = trial.report(epoch)
         if not stop and epoch < len(trial.seconds):
-            heapq.heappush(queue, (now + trial.seconds[epoch], order, worker, epoch + 1))
-            order += 1
-            continue
+            self.schedule(worker, now + trial.seconds[epoch], epoch + 1)
+            return
         stopped = epoch < len(trial.seconds)
         trial.end(epoch, stopped)
-        del running[worker]
-        done.append(Completion(now, worker, number, epoch, stopped, total))
-        if not batch:
-            launch(worker, now)
-        elif not running:  # the batch is over: all workers start the next one together
-            for w in range(workers):
-                launch(w, now)
-    return done
+        del self.running[worker]
+        self.done.append(Completion(now, worker, number, epoch, stopped, self.total))
+        if not self.batch:
+            self.launch(worker, now)
+        elif not self.running:  # the batch is over: all workers start the next one together
+            for w in range(self.workers):
+                self.launch(w, now)

@@ -5,7 +5,6 @@ trial's mean and standard deviation, the trials ranked by mean test accuracy."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import statistics
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fmnist.best.experiment import searchpath_override
+from fmnist.record import METRICS_FILE, RunRecord
 
 __all__ = ["RUNS_CSV", "SUMMARY_CSV", "TABLE_MD", "Retrained", "command", "ranked", "read_run",
            "retrain", "write_tables"]
@@ -52,16 +52,16 @@ def command(experiment: str, best_dir: Path, searchpath: Sequence[str], seed: in
 def read_run(trial: int, seed: int, run_dir: Path) -> Retrained:
     """The run's outcome from its ``metrics.json`` (``missing`` when it wrote none)."""
     try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        metrics = {}
-    test = metrics.get("test") or {}
+        record = RunRecord.read(run_dir / METRICS_FILE, missing_status="missing")
+    except (OSError, ValueError):
+        record = RunRecord(status="missing")
+    test = record.split("test")
 
     def number(value: Any) -> float:
         return float(value) if isinstance(value, int | float) else math.nan
 
-    return Retrained(trial, seed, str(metrics.get("status", "missing")), number(test.get("accuracy")),
-                     number(test.get("f1_macro")), number(metrics.get("wall_seconds")), str(run_dir))
+    return Retrained(trial, seed, record.status, number(test.get("accuracy")),
+                     number(test.get("f1_macro")), number(record.wall_seconds), str(run_dir))
 
 
 def retrain(runs: Sequence[tuple[int, str]], best_dir: Path, searchpath: Sequence[str],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ import yaml
 from tqdm import tqdm
 
 from fmnist.errors import FmnistError
+from fmnist.record import METRICS_FILE, RunRecord
 
 __all__ = ["HISTORY_COLUMNS", "Run", "SummaryError", "collect_runs", "find_run_dirs", "label_prefixes",
            "read_run", "run_labels"]
@@ -72,7 +72,7 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
 
 
 def _is_run_dir(path: Path) -> bool:
-    return (path / ".hydra" / "config.yaml").is_file() or (path / "metrics.json").is_file()
+    return (path / ".hydra" / "config.yaml").is_file() or (path / METRICS_FILE).is_file()
 
 
 def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
@@ -91,7 +91,7 @@ def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
             p.parent.parent if p.name == "config.yaml" else p.parent
             for p in sorted(path.rglob("*"))
             if ((p.name == "config.yaml" and p.parent.name == ".hydra") or
-                (p.name == "metrics.json" and not (p.parent / ".hydra").is_dir()
+                (p.name == METRICS_FILE and not (p.parent / ".hydra").is_dir()
                  and not (p.parent.parent / "model.keras").is_file()))  # not RUN_DIR/evaluation
             and not _retrained(p, path)
         )
@@ -155,19 +155,16 @@ def read_run(path: Path, root: Path | None = None) -> Run:
         if isinstance(hydra_cfg, dict) else None
     run.choices = {k: str(v) for k, v in (choices or {}).items()
                    if v is not None and not k.startswith("hydra/")}
-    metrics_path = path / "metrics.json"
+    metrics_path = path / METRICS_FILE
     if metrics_path.is_file():
         try:
-            metrics = json.loads(metrics_path.read_text())
-            if not isinstance(metrics, dict):
-                raise ValueError(f"expected an object, found {type(metrics).__name__}")
-            run.metrics = metrics
-            run.status = str(metrics.get("status", "incomplete"))
-            if run.status == "failed":
-                run.note = str(metrics.get("error", "failed"))[:300]
-            elif run.status == "pruned":
-                run.note = f"pruned at epoch {metrics.get('epochs', '?')}"
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError) as exc:
+            record = RunRecord.read(metrics_path, missing_status="incomplete")
+            run.metrics, run.status = record.to_dict(), record.status
+            if record.status == "failed":
+                run.note = str(record.error or "failed")[:300]
+            elif record.status == "pruned":
+                run.note = f"pruned at epoch {record.epochs if record.epochs is not None else '?'}"
+        except ValueError as exc:  # not JSON, not text, or not an object
             run.status = "damaged"
             run.note = f"metrics.json is unreadable: {exc}"
     else:
@@ -207,7 +204,7 @@ def _unique_names(runs: list[Run], several_roots: bool) -> None:
 def _own_label(run: Run) -> str:
     """A run's label within its sweep: ``T<trial number>`` in an Optuna study, else its job
     directory's name (the job number), at most 8 characters."""
-    trial = run.metrics.get("trial_number")
+    trial = RunRecord.from_dict(run.metrics).trial_number
     label = f"T{trial}" if isinstance(trial, int) else run.path.name
     return label if len(label) <= 8 else label[-8:]
 

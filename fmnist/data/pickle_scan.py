@@ -20,6 +20,7 @@ on anything that may be large.
 from __future__ import annotations
 
 import pickletools
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["MAX_DEPTH", "MAX_ITEMS", "MAX_OPCODES", "PickleRefused", "PickleUnreadable", "brief",
@@ -133,34 +134,47 @@ class _Scan:
 
     def step(self, op: pickletools.OpcodeInfo, arg: int | None) -> bool:
         """Apply ``op``'s stack effect; False at STOP."""
-        name = op.name
-        if name == "MARK":
-            self.marks.append(len(self.stack))
-            return True
-        if name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-            index = len(self.memo) if arg is None else arg
-            if index > len(self.memo):
-                raise PickleRefused(f"memo index {index} is past the {len(self.memo)} objects "
-                                    "memoised so far")
-            if len(self.stack) <= (self.marks[-1] if self.marks else 0):
-                raise PickleUnreadable("a memo opcode with nothing to memoise")
-            self.memo[index] = self.stack[-1]
-            return True
-        if name in ("GET", "BINGET", "LONG_BINGET"):
-            if arg not in self.memo:
-                raise PickleUnreadable(f"memo index {arg} was never set")
-            self.stack.append(self.memo[arg])  # type: ignore[index]
-            return True
-        if name in ("PROTO", "FRAME"):
-            if name == "FRAME" and arg is not None and arg > len(self.data) - self.pos:
-                raise PickleUnreadable(f"a frame of {arg} bytes runs past the end")
-            return True
-        if name == "STOP":
-            self.pop(1)
-            return False
-        if name == "DUP":
-            self.stack.extend(self.pop(1) * 2)
-            return True
+        special = _SPECIAL.get(op.name)
+        if special is not None:
+            return special(self, op.name, arg)
+        self.apply(op)
+        return True
+
+    def mark(self, name: str, arg: int | None) -> bool:
+        self.marks.append(len(self.stack))
+        return True
+
+    def put(self, name: str, arg: int | None) -> bool:
+        index = len(self.memo) if arg is None else arg
+        if index > len(self.memo):
+            raise PickleRefused(f"memo index {index} is past the {len(self.memo)} objects "
+                                "memoised so far")
+        if len(self.stack) <= (self.marks[-1] if self.marks else 0):
+            raise PickleUnreadable("a memo opcode with nothing to memoise")
+        self.memo[index] = self.stack[-1]
+        return True
+
+    def get(self, name: str, arg: int | None) -> bool:
+        if arg not in self.memo:
+            raise PickleUnreadable(f"memo index {arg} was never set")
+        self.stack.append(self.memo[arg])  # type: ignore[index]
+        return True
+
+    def frame(self, name: str, arg: int | None) -> bool:
+        if name == "FRAME" and arg is not None and arg > len(self.data) - self.pos:
+            raise PickleUnreadable(f"a frame of {arg} bytes runs past the end")
+        return True
+
+    def stop(self, name: str, arg: int | None) -> bool:
+        self.pop(1)
+        return False
+
+    def dup(self, name: str, arg: int | None) -> bool:
+        self.stack.extend(self.pop(1) * 2)
+        return True
+
+    def apply(self, op: pickletools.OpcodeInfo) -> None:
+        """Any other opcode: pop its inputs, push what it builds (or the container it fills)."""
         before = [s.name for s in op.stack_before]
         if "mark" in before:
             inputs = self.pop_to_mark()
@@ -168,24 +182,38 @@ class _Scan:
         else:
             inputs = self.pop(len(before))
         if not op.stack_after:
-            return True
-        if name in _MUTATORS:
-            target, values = inputs[0], inputs[1:]
-            if target is not _LEAF:
-                grown = _combine(values)
-                target.depth = max(target.depth, grown.depth)
-                target.size = min(target.size + grown.size - 1, MAX_ITEMS + 1)
-                _check(target)
-            self.stack.append(target)
-        elif name == "READONLY_BUFFER":
+            return
+        if op.name in _MUTATORS:
+            self.stack.append(_grow(inputs[0], inputs[1:]))
+        elif op.name == "READONLY_BUFFER":
             self.stack.extend(inputs)
         elif inputs:
             cell = _combine(inputs)
             _check(cell)
             self.stack.append(cell)
         else:
-            self.stack.append(_Cell(1, 1) if name in _FRESH else _LEAF)
-        return True
+            self.stack.append(_Cell(1, 1) if op.name in _FRESH else _LEAF)
+
+
+def _grow(target: _Cell, values: list[_Cell]) -> _Cell:
+    """``target`` after ``APPEND``, ``SETITEMS``, ... added ``values`` to it."""
+    if target is not _LEAF:
+        grown = _combine(values)
+        target.depth = max(target.depth, grown.depth)
+        target.size = min(target.size + grown.size - 1, MAX_ITEMS + 1)
+        _check(target)
+    return target
+
+
+#: the opcodes with a stack effect of their own (marks, the memo, frames, STOP, DUP)
+_SPECIAL: dict[str, Callable[[_Scan, str, int | None], bool]] = {
+    "MARK": _Scan.mark,
+    **dict.fromkeys(("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"), _Scan.put),
+    **dict.fromkeys(("GET", "BINGET", "LONG_BINGET"), _Scan.get),
+    **dict.fromkeys(("PROTO", "FRAME"), _Scan.frame),
+    "STOP": _Scan.stop,
+    "DUP": _Scan.dup,
+}
 
 
 def scan_pickle(data: bytes, start: int = 0) -> None:
@@ -208,6 +236,56 @@ def scan_pickle(data: bytes, start: int = 0) -> None:
             return
 
 
+class _Brief:
+    """A bounded description being written: what is written so far and the room left."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.room = limit, limit
+        self.out: list[str] = []
+
+    def put(self, text: str) -> None:
+        self.out.append(text[:max(self.room, 0)])
+        self.room -= len(text)
+
+    def walk(self, item: Any, depth: int) -> None:
+        if self.room <= 0:
+            return
+        if isinstance(item, tuple | list | set | frozenset | dict):
+            self.container(item, depth)
+        else:
+            self.put(self.scalar(item))
+
+    def container(self, item: tuple[Any, ...] | list[Any] | set[Any] | frozenset[Any] | dict[Any, Any],
+                  depth: int) -> None:
+        if depth >= 4:
+            self.put(f"<{type(item).__name__}>")
+            return
+        brackets = {list: "[]", tuple: "()"}.get(type(item), "{}")
+        self.put(brackets[0])
+        entries = item.items() if isinstance(item, dict) else item
+        for i, entry in enumerate(entries):
+            if self.room <= 0:
+                break
+            if i:
+                self.put(", ")
+            if isinstance(item, dict):
+                self.walk(entry[0], depth + 1)
+                self.put(": ")
+                self.walk(entry[1], depth + 1)
+            else:
+                self.walk(entry, depth + 1)
+        self.put(brackets[1])
+
+    def scalar(self, item: Any) -> str:
+        if isinstance(item, int) and item.bit_length() > 64:
+            return f"<int of {item.bit_length()} bits>"
+        if isinstance(item, str | bytes | bytearray):
+            return repr(item[:self.limit]) + ("..." if len(item) > self.limit else "")
+        if isinstance(item, int | float | bool | type(None)):
+            return repr(item)
+        return f"<{type(item).__name__}>"
+
+
 def brief(value: Any, limit: int = 80) -> str:
     """``repr(value)`` cut to about ``limit`` characters, built without ever making the whole
     repr (containers are walked a few items and levels deep; huge integers are described).
@@ -215,44 +293,7 @@ def brief(value: Any, limit: int = 80) -> str:
     >>> brief([[0] * 10**6] * 10**6, 20)
     '[[0, 0, 0, 0, 0, 0, ...'
     """
-    out: list[str] = []
-    room = [limit]
-
-    def put(text: str) -> None:
-        out.append(text[:max(room[0], 0)])
-        room[0] -= len(text)
-
-    def walk(item: Any, depth: int) -> None:
-        if room[0] <= 0:
-            return
-        if isinstance(item, tuple | list | set | frozenset | dict):
-            if depth >= 4:
-                put(f"<{type(item).__name__}>")
-                return
-            brackets = {list: "[]", tuple: "()"}.get(type(item), "{}")
-            put(brackets[0])
-            entries = item.items() if isinstance(item, dict) else item
-            for i, entry in enumerate(entries):
-                if room[0] <= 0:
-                    break
-                if i:
-                    put(", ")
-                if isinstance(item, dict):
-                    walk(entry[0], depth + 1)
-                    put(": ")
-                    walk(entry[1], depth + 1)
-                else:
-                    walk(entry, depth + 1)
-            put(brackets[1])
-        elif isinstance(item, int) and item.bit_length() > 64:
-            put(f"<int of {item.bit_length()} bits>")
-        elif isinstance(item, str | bytes | bytearray):
-            put(repr(item[:limit]) + ("..." if len(item) > limit else ""))
-        elif isinstance(item, int | float | bool | type(None)):
-            put(repr(item))
-        else:
-            put(f"<{type(item).__name__}>")
-
-    walk(value, 0)
-    text = "".join(out)
-    return text if room[0] >= 0 else text + "..."
+    text = _Brief(limit)
+    text.walk(value, 0)
+    written = "".join(text.out)
+    return written if text.room >= 0 else written + "..."
