@@ -46,7 +46,6 @@ from fmnist.predict import write_submission
 from fmnist.pruning import OptunaPruning
 from fmnist.runtime import configure_runtime
 from fmnist.schedules import optimizer_summary
-from fmnist.storage import storage_url
 from fmnist.tracking import record_trial
 from fmnist.train import BestWeights, EpochLogger, fit, make_dataset, predict_probabilities
 from fmnist.validate import validate
@@ -234,10 +233,9 @@ def _run(cfg: DictConfig, out: Path, objectives: list[str], started: float) -> f
             monitor=cfg.trainer.monitor, patience=int(cfg.trainer.early_stopping_patience)))
     pruning = None
     if cfg.get("optuna") and cfg.optuna.get("trial_id") is not None:
-        pruning = OptunaPruning(storage_url(cfg.optuna.storage), cfg.optuna.study_name,
-                                cfg.optuna.trial_id,
-                                monitor=_pruning_monitor(cfg.optuna.get("monitor"), objectives),
-                                epochs=int(cfg.trainer.epochs))
+        pruning = OptunaPruning.for_trial(cfg.optuna,
+                                          monitor=_pruning_monitor(cfg.optuna.get("monitor"), objectives),
+                                          epochs=int(cfg.trainer.epochs))
         callbacks.append(pruning)
     batch_size = int(cfg.trainer.batch_size)
     bn_batches = cfg.trainer.get("bn_recalibration_batches")

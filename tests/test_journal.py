@@ -8,13 +8,14 @@ from pathlib import Path
 
 import optuna
 import pytest
+from hydra_plugins.fmnist_optuna_sweeper.job import open_study
 from hydra_plugins.fmnist_optuna_sweeper.journal import (
     HEARTBEAT_ATTR,
     HeartbeatJournalStorage,
     is_journal,
     journal_path,
-    open_storage,
 )
+from hydra_plugins.fmnist_optuna_sweeper.kinds import Journal, SQLite, kind_of
 from optuna.trial import TrialState
 
 from tests.test_sweeper import _check_dashboard, three_sweeps_share_one_study
@@ -56,11 +57,12 @@ def test_an_empty_journal_path_is_an_error() -> None:
 
 def test_jobs_open_the_same_journal(tmp_path: Path) -> None:
     url = f"journal://{tmp_path / 'j' / 'study.log'}"
-    study = optuna.create_study(study_name="s", storage=open_storage(url))
+    assert isinstance(kind_of(url), Journal)
+    study = optuna.create_study(study_name="s", storage=kind_of(url).storage())
     study.enqueue_trial({"x": 1.0})
-    again = optuna.load_study(study_name="s", storage=open_storage(url))
+    again = open_study(url, "s")  # as a job opens it
     assert len(again.get_trials()) == 1
-    assert open_storage("sqlite:///x.db") == "sqlite:///x.db"
+    assert isinstance(kind_of("sqlite:///x.db"), SQLite)
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")

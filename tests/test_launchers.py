@@ -46,11 +46,9 @@ def _sleepy(tmp_path: Path, *overrides: str, wait: bool = True) -> subprocess.Po
 
 
 def _study(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
-    from hydra_plugins.fmnist_optuna_sweeper.journal import open_storage
+    from hydra_plugins.fmnist_optuna_sweeper.job import open_study
 
-    study = optuna.load_study(study_name="sleepy",
-                              storage=open_storage(f"journal://{tmp_path / 'study.log'}"))
-    return study.get_trials()
+    return open_study(f"journal://{tmp_path / 'study.log'}", "sleepy").get_trials()
 
 
 def _ran(tmp_path: Path, trial: optuna.trial.FrozenTrial) -> dict:

@@ -341,7 +341,7 @@ def postgres_url() -> Iterator[str]:
 def three_sweeps_share_one_study(tmp_path: Path, storage: str) -> list[optuna.trial.FrozenTrial]:
     """Three sweep processes of one 7-trial study on ``storage``: each trial exactly once,
     every process taking part. Returns the study's trials."""
-    from hydra_plugins.fmnist_optuna_sweeper.journal import open_storage
+    from hydra_plugins.fmnist_optuna_sweeper.job import open_study
 
     conf = _search(tmp_path, "shared")
     command = [sys.executable, "-m", "fmnist", "-m", "hparams_search=shared",
@@ -352,7 +352,7 @@ def three_sweeps_share_one_study(tmp_path: Path, storage: str) -> list[optuna.tr
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     for w, out in zip(workers, outputs, strict=True):
         assert w.returncode == 0, out[-3000:]
-    trials = optuna.load_study(study_name="shared", storage=open_storage(storage)).get_trials()
+    trials = open_study(storage, "shared").get_trials()
     assert [t.number for t in trials] == list(range(7))
     assert all(t.state == TrialState.COMPLETE for t in trials)
     run_dirs = [Path(t.user_attrs["run_dir"]) for t in trials]

@@ -36,6 +36,7 @@ from hydra_plugins.fmnist_optuna_sweeper.devices import (
     visible_gpus,
 )
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+from hydra_plugins.fmnist_optuna_sweeper.pruners import PRUNER_ATTR, pruner_spec
 from hydra_plugins.fmnist_optuna_sweeper.search_space import (
     SearchSpace,
     SearchSpaceError,
@@ -251,7 +252,7 @@ class OptunaSweeper(Sweeper):
             int(o.retry_failed))
         records.check_settings(study, space.fixed, bool(o.accept_changed_settings))
         # jobs load the study from the storage, where Optuna keeps no pruner: store its config
-        study.set_user_attr("pruner", _pruner_spec(self.pruner_cfg))
+        study.set_user_attr(PRUNER_ATTR, pruner_spec(self.pruner_cfg))
         self.lock = storage.StudyLock(url, study_name, store)
         with self.lock(), storage.quiet():
             if o.heartbeat_interval:
@@ -521,12 +522,3 @@ def _mask_storage(config: DictConfig, url: str) -> None:
         if not any(o.lstrip("+").startswith("hydra.sweeper.storage=") for o in overrides):
             overrides.append(f"hydra.sweeper.storage={workers.format_value(masked)}")
         config.hydra.overrides.hydra = overrides
-
-
-def _pruner_spec(node: Any) -> dict[str, Any] | None:
-    """The pruner's resolved config (``{_target_, kwargs...}``, nulls dropped) for jobs."""
-    if not isinstance(node, DictConfig) or not node.get("_target_"):
-        return None
-    spec = OmegaConf.to_container(node, resolve=True)
-    assert isinstance(spec, dict)
-    return {str(k): v for k, v in spec.items() if v is not None}

@@ -37,6 +37,7 @@ from hydra_plugins.fmnist_optuna_sweeper.callbacks import (
     outcome_from_job_return,
 )
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+from hydra_plugins.fmnist_optuna_sweeper.outcome import Outcome
 from hydra_plugins.fmnist_optuna_sweeper.storage import STORAGE_ENV, mask_url
 from omegaconf import DictConfig
 from optuna.trial import TrialState
@@ -52,24 +53,6 @@ LOCAL_JOBS_ENV = "OPTUNA_SWEEPER_LOCAL_JOBS"
 #: the error of a trial whose job was stopped by Ctrl-C (SIGINT) of the sweep
 INTERRUPTED = "interrupted: the sweep received Ctrl-C (SIGINT) while this trial ran"
 _PLAIN = re.compile(r"^[A-Za-z0-9_.+\-/]+$")
-
-
-class Outcome:
-    """How a job ended. (A plain class: Hydra's plugin scan runs this module outside
-    ``sys.modules``, where dataclasses with postponed annotations fail.)"""
-
-    def __init__(self, state: TrialState, values: list[float] | None = None,
-                 error: str | None = None, traceback: str | None = None) -> None:
-        self.state, self.values, self.error = state, values, error
-        self.traceback = traceback  # of a failed job: where it raised (file and line)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Outcome:
-        return cls(TrialState[data["state"]], data.get("values"), data.get("error"),
-                   data.get("traceback"))
-
-    def __repr__(self) -> str:
-        return f"Outcome({self.state.name}, values={self.values}, error={self.error!r})"
 
 
 #: launch(trial, overrides) -> (outcome, the job's directory or None)
