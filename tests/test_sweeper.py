@@ -294,6 +294,18 @@ def test_trial_left_running_by_a_killed_sweep_is_failed_and_retried(tmp_path: Pa
 # ----------------------------------------------------------------------------- PostgreSQL
 
 
+@pytest.mark.slow
+def test_fmnist_sweep_through_joblib(tmp_path: Path) -> None:
+    _sweep(tmp_path, "joblib", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+           "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=3")
+    for t in _parallel_trials(tmp_path, "joblib", 3):
+        run_dir = Path(t.user_attrs["run_dir"])
+        assert run_dir == tmp_path / "sweep" / "joblib" / str(t.number)
+        assert (run_dir / "model.keras").exists()
+        assert not (run_dir / "optuna_result.json").exists()  # not a subprocess worker
+        assert sorted(t.intermediate_values) == [1, 2]  # reported from the joblib worker
+
+
 def _pg_bindir() -> Path | None:
     for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (candidate / "initdb").exists():

@@ -1,4 +1,4 @@
-"""A tiny Hydra app for the launcher tests and ``bench/async_utilisation.py``: it sleeps
+"""A tiny Hydra app for the sweeper's launcher tests and ``bench/async_utilisation.py``: it sleeps
 ``seconds`` in ``steps`` steps, reports to its Optuna trial after each step (so a pruner can
 stop it from inside the launched job), and writes where and when it ran to ``ran.json``."""
 
