@@ -1,6 +1,6 @@
 """How well ``n_jobs`` launcher slots are used when trials take uneven times.
 
-The same jobs (the sleepy app, ``bench/sleepy``, sleeping seconds drawn from 1-10 s) run twice
+The same jobs (the sleepy app, ``sweeper/example/sleepy``, sleeping seconds drawn from 1-10 s) run twice
 through the same Hydra launcher with 4 slots:
 
 * ours: the fmnist Optuna sweeper, ``n_jobs=4``: each worker hands the launcher one job and
@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-APP = Path(__file__).resolve().parent / "sleepy" / "app.py"
+APP = Path(__file__).resolve().parents[1] / "sweeper" / "example" / "sleepy" / "app.py"
 SLOTS = 4
 
 

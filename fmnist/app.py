@@ -47,7 +47,6 @@ from fmnist.pruning import OptunaPruning
 from fmnist.record import METRICS_FILE, RunRecord
 from fmnist.runtime import configure_runtime
 from fmnist.schedules import optimizer_summary
-from fmnist.storage import storage_url
 from fmnist.tracking import record_trial
 from fmnist.train import fit, make_dataset, predict_probabilities
 from fmnist.validate import validate
@@ -170,9 +169,8 @@ def _pruning(job: _Job) -> OptunaPruning | None:
     trial = job.cfg.get("optuna")
     if not trial or trial.get("trial_id") is None:
         return None
-    return OptunaPruning(storage_url(trial.storage), trial.study_name, trial.trial_id,
-                         monitor=_pruning_monitor(trial.get("monitor"), job.objectives),
-                         epochs=int(job.cfg.trainer.epochs))
+    return OptunaPruning.for_trial(trial, monitor=_pruning_monitor(trial.get("monitor"), job.objectives),
+                                   epochs=int(job.cfg.trainer.epochs))
 
 
 def _start(job: _Job) -> dict[str, Any]:

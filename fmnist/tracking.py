@@ -1,8 +1,10 @@
-"""What a swept job leaves in its Optuna trial for the dashboard: the study's metric names, the
-run's files in Optuna's artifact store, and a short Markdown note (optuna-dashboard).
+"""What a swept job leaves in its Optuna trial: its final metrics as user attributes, and for
+the dashboard the study's metric names, the run's files in Optuna's artifact store, and a short
+Markdown note (optuna-dashboard).
 
-The job finds its trial through ``optuna.storage``, ``optuna.study_name`` and
-``optuna.trial_id`` (as pruning does); the files go to a ``FileSystemArtifactStore`` in
+The job finds its trial through the sweeper's job-side module (``optuna.storage``,
+``optuna.study_name``, ``optuna.trial_id``, as pruning does), whatever the storage (SQLite,
+PostgreSQL, a journal file); the files go to a ``FileSystemArtifactStore`` in
 ``optuna.artifact_dir`` (default ``<sweep dir>/optuna_artifacts``), which
 ``optuna-dashboard STORAGE --artifact-dir DIR`` serves.
 """
@@ -14,11 +16,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+from hydra_plugins.fmnist_optuna_sweeper.job import trial_of
 from omegaconf import DictConfig
 
 from fmnist.record import METRICS_FILE, RunRecord
 
-__all__ = ["ARTIFACTS", "artifact_dir", "note_text", "record_trial"]
+__all__ = ["ARTIFACTS", "artifact_dir", "note_text", "record_trial", "trial_attrs"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,8 @@ def note_text(record: RunRecord, out: Path, objectives: list[str]) -> str:
 
 
 def record_trial(cfg: DictConfig, out: Path, objectives: list[str]) -> None:
-    """Name the study's metrics, upload the run's files and write the trial's note. Does
+    """Record the run's final metrics on its trial, name the study's metrics, upload the run's
+    files and write the trial's note. Does
     nothing outside a sweep; a storage problem is logged, never raised (the run's own files
     are already on disk)."""
     trial_cfg = cfg.get("optuna") or {}
@@ -75,23 +79,32 @@ def record_trial(cfg: DictConfig, out: Path, objectives: list[str]) -> None:
                     trial_cfg.get("trial_number", trial_cfg.get("trial_id")), exc)
 
 
-def _record(cfg: DictConfig, out: Path, objectives: list[str]) -> None:
-    import optuna
-    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
-    from optuna_dashboard import save_note
+def trial_attrs(record: RunRecord) -> dict[str, Any]:
+    """The final metrics of a run's record that its trial keeps as user attributes (status,
+    finite validation and test metrics, epochs, timings, parameters)."""
+    attrs: dict[str, Any] = {"status": record.status}
+    for split in ("val", "test"):
+        for name in ("accuracy", "f1_macro", "loss"):
+            value = record.split(split).get(name)
+            if isinstance(value, int | float) and math.isfinite(value):
+                attrs[f"{split}_{name}"] = value
+    for key in ("epochs", "wall_seconds", "train_seconds", "params"):
+        value = getattr(record, key)
+        if isinstance(value, int | float):
+            attrs[key] = value
+    return attrs
 
-    study = optuna.load_study(study_name=cfg.optuna.study_name, storage=cfg.optuna.storage)
-    if study.metric_names is None and len(objectives) == len(study.directions):
-        study.set_metric_names(list(objectives))
-    trial = optuna.trial.Trial(study, int(cfg.optuna.trial_id))
-    store_dir = artifact_dir(cfg, out)
-    store_dir.mkdir(parents=True, exist_ok=True)
-    store = FileSystemArtifactStore(str(store_dir))
-    for name in ARTIFACTS:
-        if (out / name).is_file():
-            upload_artifact(artifact_store=store, file_path=str(out / name), study_or_trial=trial)
+
+def _record(cfg: DictConfig, out: Path, objectives: list[str]) -> None:
+    trial = trial_of(cfg.optuna)
+    if trial is None:
+        return
+    trial.name_metrics(objectives)
     try:
         record = RunRecord.read(out / METRICS_FILE)
     except (OSError, ValueError):
         record = RunRecord(status="unknown")
-    save_note(trial, note_text(record, out, objectives))
+    if (out / METRICS_FILE).is_file():
+        trial.set_user_attrs(trial_attrs(record))
+    trial.upload([out / name for name in ARTIFACTS], artifact_dir(cfg, out))
+    trial.note(note_text(record, out, objectives))

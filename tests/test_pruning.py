@@ -1,19 +1,19 @@
-"""Pruning step semantics (step = epochs completed), the shipped pruner configs, and the
-allowlist that keeps a job from running anything named by the storage."""
+"""Pruning step semantics (step = epochs completed) and the shipped pruner configs (the
+allowlist that keeps a job from running anything named by the storage is tested with the
+sweeper: ``sweeper/tests/test_pruners.py``)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra_plugins.fmnist_optuna_sweeper.job import open_trial
 from omegaconf import OmegaConf
 
-from fmnist.errors import ConfigError
-from fmnist.pruning import OptunaPruning, UnsafePrunerSpec, pruner_from_spec
+from fmnist.pruning import OptunaPruning, pruner_from_spec
 from tests.conftest import CONF
 
 MEDIAN = "optuna.pruners.MedianPruner"
@@ -66,7 +66,7 @@ def _decisions(tmp_path: Path, spec, completed, curve, epochs) -> list[bool]:
         study.add_trial(optuna.trial.create_trial(
             value=max(values), intermediate_values={i + 1: v for i, v in enumerate(values)}))
     trial = study.ask()
-    job = OptunaPruning(storage, "s", trial._trial_id, monitor="val_accuracy", epochs=epochs)
+    job = OptunaPruning(open_trial(storage, "s", trial._trial_id), monitor="val_accuracy", epochs=epochs)
     answers = []
     for epoch, value in enumerate(curve[:epochs]):  # the job's loop: stop when told
         answers.append(job.report(epoch + 1, value))
@@ -126,38 +126,3 @@ def test_pruner_options_count_epochs_up_to_the_budget(search: str, option: str) 
         assert isinstance(pruner, optuna.pruners.HyperbandPruner)
     elif option == "nop":
         assert isinstance(pruner, optuna.pruners.NopPruner)
-
-
-def test_nested_pruners_are_allowed() -> None:
-    pruner = pruner_from_spec({"_target_": "optuna.pruners.PatientPruner", "patience": 2,
-                               "wrapped_pruner": {"_target_": MEDIAN, "n_warmup_steps": 3}})
-    assert isinstance(pruner, optuna.pruners.PatientPruner)
-    assert isinstance(pruner_from_spec(None), optuna.pruners.NopPruner)
-
-
-@pytest.mark.parametrize("spec", [
-    {"_target_": "os.system", "command": "touch {out}"},
-    {"_target_": "tensorflow.io.write_file", "filename": "{out}", "contents": "x"},
-    {"_target_": "builtins.open", "file": "{out}", "mode": "w"},
-    {"_target_": "optuna.pruners.PatientPruner", "patience": 1,
-     "wrapped_pruner": {"_target_": "os.system", "command": "touch {out}"}},
-    {"_target_": MEDIAN, "n_warmup_steps": {"_target_": "os.system", "command": "touch {out}"}},
-    {"_target_": MEDIAN, "_args_": ["touch {out}"]},
-    {"_target_": MEDIAN, "n_warmup_steps": ["touch {out}"]},
-    "os.system",
-])
-def test_a_pruner_attribute_runs_nothing_else(tmp_path: Path, spec) -> None:
-    out = tmp_path / "written"
-    spec = json.loads(json.dumps(spec).replace("{out}", str(out)))  # with the real path
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
-    study.set_user_attr("pruner", spec)
-    trial = study.ask()
-    with pytest.raises(UnsafePrunerSpec):
-        OptunaPruning(storage, "s", trial._trial_id, monitor="val_accuracy")
-    assert not out.exists()
-
-
-def test_bad_arguments_of_an_allowed_pruner_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="n_warmup"):
-        pruner_from_spec({"_target_": MEDIAN, "n_warmup": 2})

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+from hydra_plugins.fmnist_optuna_sweeper.job import storage_url
+from hydra_plugins.fmnist_optuna_sweeper.storage import mask_url
 from optuna.trial import TrialState
 
-from fmnist.storage import mask_url, storage_url
 from tests.conftest import REPO
 from tests.test_sweeper import _search, postgres_url  # noqa: F401  (the fixture)
 

@@ -294,6 +294,18 @@ def test_trial_left_running_by_a_killed_sweep_is_failed_and_retried(tmp_path: Pa
 # ----------------------------------------------------------------------------- PostgreSQL
 
 
+@pytest.mark.slow
+def test_fmnist_sweep_through_joblib(tmp_path: Path) -> None:
+    _sweep(tmp_path, "joblib", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+           "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=3")
+    for t in _parallel_trials(tmp_path, "joblib", 3):
+        run_dir = Path(t.user_attrs["run_dir"])
+        assert run_dir == tmp_path / "sweep" / "joblib" / str(t.number)
+        assert (run_dir / "model.keras").exists()
+        assert not (run_dir / "optuna_result.json").exists()  # not a subprocess worker
+        assert sorted(t.intermediate_values) == [1, 2]  # reported from the joblib worker
+
+
 def _pg_bindir() -> Path | None:
     for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (candidate / "initdb").exists():
@@ -341,7 +353,7 @@ def postgres_url() -> Iterator[str]:
 def three_sweeps_share_one_study(tmp_path: Path, storage: str) -> list[optuna.trial.FrozenTrial]:
     """Three sweep processes of one 7-trial study on ``storage``: each trial exactly once,
     every process taking part. Returns the study's trials."""
-    from hydra_plugins.fmnist_optuna_sweeper.journal import open_storage
+    from hydra_plugins.fmnist_optuna_sweeper.job import open_study
 
     conf = _search(tmp_path, "shared")
     command = [sys.executable, "-m", "fmnist", "-m", "hparams_search=shared",
@@ -352,7 +364,7 @@ def three_sweeps_share_one_study(tmp_path: Path, storage: str) -> list[optuna.tr
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     for w, out in zip(workers, outputs, strict=True):
         assert w.returncode == 0, out[-3000:]
-    trials = optuna.load_study(study_name="shared", storage=open_storage(storage)).get_trials()
+    trials = open_study(storage, "shared").get_trials()
     assert [t.number for t in trials] == list(range(7))
     assert all(t.state == TrialState.COMPLETE for t in trials)
     run_dirs = [Path(t.user_attrs["run_dir"]) for t in trials]

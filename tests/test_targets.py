@@ -10,7 +10,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from fmnist.summary.collect import Run
-from fmnist.summary.report import load_study_of
+from fmnist.summary.report import study_of_runs
 from fmnist.targets import UnsafeTargetError, check_targets, shipped_targets
 from tests.conftest import CONF, run_module
 
@@ -117,6 +117,6 @@ def test_summary_opens_no_storage_a_run_directory_names_that_does_not_exist(tmp_
     for url, path in ((f"sqlite:///{db}", db), (f"journal:///{journal}", journal)):
         run = Run(path=tmp_path, name="0", status="completed",
                   config={"optuna": {"storage": url, "study_name": "s"}})
-        study, note = load_study_of([run])
+        study, note = study_of_runs([run])
         assert study is None and "does not exist" in note and str(path) in note
         assert not path.exists() and not path.parent.joinpath("x.db").exists()

@@ -60,3 +60,27 @@ def test_note_says_status_and_metrics(metrics, expected) -> None:
     for line in expected:
         assert line in text
     assert text.endswith("Run directory: `/runs/3`\n")
+
+
+def test_a_sweep_on_a_journal_file_leaves_artifacts_and_a_note_on_every_trial(tmp_path: Path) -> None:
+    """The journal storage (``journal:///``) reaches jobs through the sweeper's job-side module
+    as any other storage does: every finished trial has its files, note and metrics."""
+    from hydra_plugins.fmnist_optuna_sweeper.job import open_study
+    from optuna.artifacts import get_all_artifact_meta
+
+    from tests.test_sweeper import _search, _sweep
+
+    storage = f"journal://{tmp_path / 'study.log'}"
+    _sweep(tmp_path, "jtrack", "hydra.sweeper.n_trials=2", storage=storage,
+           conf=_search(tmp_path, "jtrack", epochs=1))
+    study = open_study(storage, "jtrack")
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert study.metric_names == ["val_accuracy"]
+    for frozen in trials:
+        metas = get_all_artifact_meta(frozen, storage=study._storage)
+        assert sorted(m.filename for m in metas) == sorted(ARTIFACTS)
+        note = _note(study, frozen._trial_id)
+        assert note.startswith("### Completed") and f"| val_accuracy | {frozen.value:.4f} |" in note
+        assert f"Run directory: `{frozen.user_attrs['run_dir']}`" in note
+        assert frozen.user_attrs["status"] == "completed" and frozen.user_attrs["epochs"] == 1

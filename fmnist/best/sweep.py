@@ -105,28 +105,14 @@ def read_sweep(path: str | Path) -> Sweep:
 
 def open_study(sweep: Sweep) -> Any:
     """The sweep's study, from any storage the sweeper supports (SQLite, PostgreSQL, journal
-    file); nothing is created where there is none."""
-    import optuna
-    from hydra_plugins.fmnist_optuna_sweeper import journal, storage
+    file), through the sweeper's job-side module; nothing is created where there is none."""
+    from hydra_plugins.fmnist_optuna_sweeper.job import StudyUnavailable
+    from hydra_plugins.fmnist_optuna_sweeper.job import open_study as open_existing
 
-    from fmnist.storage import storage_url
-
-    url = storage.normalise_url(storage_url(sweep.storage))
-    where = f"study {sweep.study_name!r} in {storage.mask_url(url)}"
-    if url == storage.MEMORY:
-        raise SweepRecordError(f"cannot read {where}: the sweep ran with hydra.sweeper.storage=null, "
-                               "which keeps its study in memory only; sweep again with a storage "
-                               "(e.g. hydra.sweeper.storage=sqlite:///outputs/optuna.db)")
-    file = (url[len("sqlite:///"):] if url.startswith("sqlite:///")
-            else str(journal.journal_path(url)) if journal.is_journal(url) else None)
-    if file is not None and not Path(file).is_file():
-        raise SweepRecordError(f"cannot read {where}: {file} does not exist")
     try:
-        with storage.quiet():
-            return optuna.load_study(study_name=sweep.study_name, storage=storage.make_storage(url))
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise SweepRecordError(f"cannot read {where}: {type(exc).__name__}: {first}") from exc
+        return open_existing(sweep.storage, sweep.study_name)
+    except StudyUnavailable as exc:
+        raise SweepRecordError(str(exc)) from exc
 
 
 def check_setting(key: str, value: Any, where: str) -> None:

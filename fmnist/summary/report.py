@@ -30,7 +30,7 @@ from fmnist.summary.tables import (
     swept_keys,
 )
 
-__all__ = ["load_study_of", "markdown_table", "summarize", "sweep_commands"]
+__all__ = ["markdown_table", "study_of_runs", "summarize", "sweep_commands"]
 
 log = logging.getLogger(__name__)
 
@@ -71,44 +71,21 @@ def sweep_commands(paths: Sequence[str | Path]) -> list[str]:
     return commands
 
 
-def _missing_file(url: str) -> str | None:
-    """The storage file a SQLite or journal URL names, when it does not exist: a run directory
-    is data, so reading it never creates a database (Optuna would) where its config says."""
-    from hydra_plugins.fmnist_optuna_sweeper.journal import is_journal, journal_path
-
-    if is_journal(url):
-        path = journal_path(url)
-    elif url.startswith("sqlite:///"):
-        name = url[len("sqlite:///"):].split("?", 1)[0]
-        if name in ("", ":memory:"):
-            return None
-        path = Path(name)
-    else:
-        return None
-    return None if path.is_file() else str(path)
-
-
-def load_study_of(runs: Sequence[Run]) -> tuple[Any, str]:
-    """The Optuna study the runs belong to (from their ``optuna.*`` config), if any; only an
-    existing SQLite or journal file is opened."""
+def study_of_runs(runs: Sequence[Run]) -> tuple[Any, str]:
+    """The Optuna study the runs belong to (from their ``optuna.*`` config), if any, through
+    the sweeper's job-side module: a run directory is data, so reading it never creates a
+    database (Optuna would) where its config says; an unreadable study is the note."""
     for run in runs:
         trial = run.config.get("optuna") or {}
         if trial.get("storage") and trial.get("study_name"):
-            import optuna
-
             if not isinstance(trial["storage"], str) or not isinstance(trial["study_name"], str):
                 return None, "the runs' optuna.storage / optuna.study_name are not strings"
-            missing = _missing_file(trial["storage"])
-            if missing is not None:
-                return None, f"study {trial['study_name']!r}: its storage file {missing} does not exist"
+            from hydra_plugins.fmnist_optuna_sweeper.job import StudyUnavailable, open_study
 
             try:
-                from fmnist.storage import storage_url
-
-                return optuna.load_study(study_name=trial["study_name"],
-                                         storage=storage_url(trial["storage"])), ""
-            except Exception as exc:  # storage gone or unreachable: the report says so
-                return None, f"study {trial['study_name']!r} in {trial['storage']} is unreadable: {exc}"
+                return open_study(trial["storage"], trial["study_name"]), ""
+            except StudyUnavailable as exc:  # storage gone or unreachable: the report says so
+                return None, str(exc)
     return None, ""
 
 
@@ -204,7 +181,7 @@ def summarize(paths: Sequence[str | Path], output: str | Path | None = None, top
     table = runs_table(runs, objective)
     groups = group_table(runs)
     factors = factor_table(runs)
-    study, study_note = load_study_of(runs)
+    study, study_note = study_of_runs(runs)
     full = {"runs": table, "factors": factors, "groups": groups}
     shown = {"runs": compact(table, runs), "factors": compact_groups(factors),
              "groups": compact_groups(groups)}

@@ -27,7 +27,7 @@ def worker_command(*args: Any) -> Any:
 
 
 def _check_enqueued(*args: Any, **kwargs: Any) -> Any:
-    return _module("sweeper")._check_enqueued(*args, **kwargs)
+    return _module("plan").check_enqueued(*args, **kwargs)
 
 
 def resolve(*args: Any) -> Any:

@@ -111,3 +111,37 @@ def test_study_lock_keeps_the_trial_count_exact(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(optuna.load_study(study_name="s", storage=url).trials) == 10
+
+
+@pytest.mark.parametrize(("url", "kind", "file", "absolute"), [
+    ("memory", "Memory", None, "memory"),
+    ("sqlite:///x.db", "SQLite", "{cwd}/x.db", "sqlite:///{cwd}/x.db"),
+    ("sqlite:///x.db?timeout=3", "SQLite", "{cwd}/x.db", "sqlite:///{cwd}/x.db?timeout=3"),
+    ("sqlite:///:memory:", "SQLite", None, "sqlite:///:memory:"),
+    ("journal:///shared/s.log", "Journal", "/shared/s.log", "journal:///shared/s.log"),
+    ("runs/s.log", "Journal", "{cwd}/runs/s.log", "journal://{cwd}/runs/s.log"),
+    ("postgresql+psycopg2://u@h/d", "PostgreSQL", None, "postgresql+psycopg2://u@h/d"),
+    ("mysql://u@h/d", "OtherRDB", None, "mysql://u@h/d"),
+])
+def test_storage_kinds(url: str, kind: str, file: str | None, absolute: str) -> None:
+    from hydra_plugins.fmnist_optuna_sweeper.kinds import kind_of
+
+    cwd = str(Path.cwd())
+    found = kind_of(url)
+    assert type(found).__name__ == kind
+    assert found.file == (None if file is None else Path(file.format(cwd=cwd)))
+    assert found.absolute() == absolute.format(cwd=cwd)
+
+
+def test_sqlite_wal_is_set_on_its_own_engine_only(tmp_path: Path) -> None:
+    import sqlite3
+
+    from hydra_plugins.fmnist_optuna_sweeper.kinds import kind_of
+
+    storage = kind_of(f"sqlite:///{tmp_path / 'a.db'}").storage()
+    optuna.create_study(study_name="s", storage=storage).ask()
+    other = sqlite3.connect(tmp_path / "other.db")
+    with storage.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "delete"

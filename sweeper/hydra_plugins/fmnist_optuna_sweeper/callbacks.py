@@ -1,8 +1,10 @@
-"""A Hydra callback for jobs that the sweeper runs in their own process: it writes the job's
+"""Hydra callbacks for jobs that the sweeper runs outside its own process. Such a job records
+its own finished result (COMPLETE with its values, or PRUNED) in its trial through the job-side
+module before it exits (:func:`record_result`), so a sweep killed while its jobs ran loses no
+completed training; the sweep then finds the trial finished and accepts it. It also writes its
 outcome (values, pruned, or the error) to ``optuna_result.json`` in the job directory, and
-stops the job when the sweep that started it dies (``kill -9``): nobody would record its
-result, and the next sweep fails (or, with ``retry_failed``, reruns) its trial once its
-heartbeat is stale."""
+stops when the sweep that started it dies (``kill -9``): the next sweep fails (or, with
+``retry_failed``, reruns) its trial once its heartbeat is stale."""
 
 from __future__ import annotations
 
@@ -21,12 +23,13 @@ from typing import Any
 import hydra
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
-from hydra_plugins.fmnist_optuna_sweeper import atomic
+from hydra_plugins.fmnist_optuna_sweeper import atomic, job
+from hydra_plugins.fmnist_optuna_sweeper.outcome import Outcome
 from omegaconf import DictConfig
 
 __all__ = ["PARENT_ENV", "RESULT_FILE", "JobEndSignal", "JobErrorLog", "JobResultWriter",
            "job_traceback", "log_to_job_files", "main_file", "outcome_from_job_return",
-           "stop_with_parent"]
+           "record_result", "stop_with_parent"]
 
 RESULT_FILE = "optuna_result.json"
 #: the sweep's process id, in the environment of the jobs it starts
@@ -125,6 +128,21 @@ def log_to_job_files(ret: JobReturn, main_file: str | None = None) -> None:
             handler.handle(record)
 
 
+def record_result(config: DictConfig, outcome: dict[str, Any]) -> None:
+    """Finish the job's trial with its outcome when the job finished its work (COMPLETE or
+    PRUNED; a failure is the sweep's to record, or a later sweep's to retry), through the
+    job-side module; nothing outside a sweep. A storage problem is logged: the sweep, if alive,
+    records the outcome as before."""
+    if outcome.get("state") not in ("COMPLETE", "PRUNED"):
+        return
+    try:
+        trial = job.trial_of(config.get("optuna"))
+        if trial is not None:
+            trial.set_result(Outcome.from_dict(outcome), Path(str(config.hydra.runtime.output_dir)))
+    except Exception as exc:
+        log.warning("Could not record the job's result in its trial: %s: %s", type(exc).__name__, exc)
+
+
 class JobErrorLog(Callback):
     """Writes a failed job's traceback to its log file (:func:`log_to_job_files`). The sweep
     adds it to the callbacks of its launcher, so it runs wherever that runs the job."""
@@ -137,6 +155,9 @@ class JobErrorLog(Callback):
 
 
 class JobResultWriter(Callback):
+    """In a job the sweep started as a subprocess: watch the sweep, and at the end record the
+    result in the trial and in ``optuna_result.json``."""
+
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         parent = os.environ.get(PARENT_ENV, "")
         if parent.isdigit():
@@ -144,8 +165,9 @@ class JobResultWriter(Callback):
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         log_to_job_files(job_return)
-        _write_json(Path(config.hydra.runtime.output_dir) / RESULT_FILE,
-                    outcome_from_job_return(job_return))
+        outcome = outcome_from_job_return(job_return)
+        record_result(config, outcome)  # in the storage before the sweep hears of it
+        _write_json(Path(config.hydra.runtime.output_dir) / RESULT_FILE, outcome)
 
 
 class JobEndSignal(Callback):
@@ -161,9 +183,10 @@ class JobEndSignal(Callback):
         self.main_file = main_file()  # the sweep's app, for frames shipped by value
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        outcome = outcome_from_job_return(job_return, self.main_file)
+        record_result(config, outcome)  # in the storage before the sweep hears of it
         _write_json(Path(self.directory) / f"{config.hydra.job.num}.json",
-                    {**outcome_from_job_return(job_return, self.main_file),
-                     "output_dir": str(config.hydra.runtime.output_dir)})
+                    {**outcome, "output_dir": str(config.hydra.runtime.output_dir)})
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -20,7 +20,6 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import optuna
 from optuna.storages import JournalStorage
@@ -28,7 +27,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["HeartbeatJournalStorage", "is_journal", "journal_path", "open_storage", "study_lock"]
+__all__ = ["HeartbeatJournalStorage", "is_journal", "journal_path", "study_lock"]
 
 SCHEME = "journal://"
 HEARTBEAT_ATTR = "fmnist:heartbeat"
@@ -89,14 +88,6 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
 
     def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
         return self.stale_trial_callback
-
-
-def open_storage(url: str, **heartbeat: Any) -> optuna.storages.BaseStorage | str:
-    """What ``optuna.load_study(storage=...)`` takes for a storage setting: the journal
-    storage for a journal file, else the URL itself (jobs use this to find their trial)."""
-    if is_journal(url):
-        return HeartbeatJournalStorage(journal_path(url), **heartbeat)
-    return url
 
 
 @contextlib.contextmanager

@@ -19,13 +19,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from pathlib import Path
 from typing import Any
 
+from hydra_plugins.fmnist_optuna_sweeper import workers
+from hydra_plugins.fmnist_optuna_sweeper.devices import (
+    DeviceError,
+    assign_devices,
+    local_slots,
+    visible_gpus,
+)
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+from omegaconf import DictConfig
 
 __all__ = ["IN_PROCESS", "LAUNCHER", "SUBPROCESS", "LaunchError", "capacity_warning",
-           "choose_mode", "is_basic", "launcher_slots", "prepare", "runs_here", "sequential_warning"]
+           "choose_mode", "is_basic", "jobs_at_once", "launcher_slots", "launches", "prepare",
+           "runs_here", "sequential_warning", "worker_gpus"]
+
+log = logging.getLogger(__name__)
 
 #: launchers that cannot take one job per call from several threads, and why
 _NOT_DRIVABLE = {
@@ -132,3 +146,84 @@ def prepare(launcher: Any) -> None:
         # the same settings as the launcher's own first call
         launcher.ray_cfg.init.setdefault("object_store_memory", 78643200)
         start_ray(launcher.ray_cfg.init)
+
+
+def jobs_at_once(options: DictConfig) -> int:
+    """Trials at a time: ``n_jobs``, or for ``auto`` ``trials_per_gpu`` per visible GPU
+    (``devices``), else one per CPU core (devices.local_slots)."""
+    n_jobs = options.n_jobs
+    gpus = 0
+    if n_jobs == "auto":
+        gpus = len(visible_gpus(os.environ) if options.devices is None else list(options.devices))
+    try:
+        slots = local_slots(n_jobs, len(os.sched_getaffinity(0)), gpus,
+                            int(options.gpus_per_trial), options.trials_per_gpu)
+    except DeviceError as exc:
+        raise SweepError(f"hydra.sweeper.{exc}") from exc
+    if n_jobs == "auto":
+        log.info("n_jobs=auto: %d trials at a time (%s)", slots,
+                 f"{gpus} GPU(s) x trials_per_gpu={options.trials_per_gpu}"
+                 if gpus and int(options.gpus_per_trial) else f"{slots} CPU core(s), a thread each")
+    return slots
+
+
+def worker_gpus(options: DictConfig, n_jobs: int) -> list[list[str]]:
+    """The GPUs of each local worker (``devices``, ``gpus_per_trial``; devices.py)."""
+    devices = options.devices
+    try:
+        slots = assign_devices(visible_gpus(os.environ) if devices is None else list(devices),
+                               int(options.gpus_per_trial), n_jobs)
+    except DeviceError as exc:
+        raise SweepError(f"hydra.sweeper.{exc}") from exc
+    if any(slots):
+        log.info("GPUs of the %d workers: %s", n_jobs, "; ".join(",".join(s) for s in slots))
+    return slots
+
+
+def _command(launcher: Any, options: DictConfig, task_module: str, n_jobs: int) -> list[str] | None:
+    """The command that starts the app again, for subprocess workers (basic launcher only)."""
+    if n_jobs <= 1 or not is_basic(launcher):
+        return None
+    if options.worker_command:  # a wrong worker command is an error now, not n failed trials
+        return workers.worker_command(options.worker_command, task_module)
+    with contextlib.suppress(SweepError):  # not started as the app: the official sequential jobs
+        return workers.worker_command(None, task_module)
+    return None
+
+
+def _in_process(launcher: Any, options: DictConfig, config: DictConfig, sweep_dir: Path,
+                n_jobs: int, command: list[str] | None) -> list[workers.Launch]:
+    if n_jobs > 1:
+        log.warning(sequential_warning(launcher, n_jobs))
+    return [workers.InProcess(launcher)]
+
+
+def _subprocesses(launcher: Any, options: DictConfig, config: DictConfig, sweep_dir: Path,
+                  n_jobs: int, command: list[str] | None) -> list[workers.Launch]:
+    assert command is not None
+    return [workers.Subprocess(command, config, sweep_dir, gpus=gpus, local_jobs=n_jobs)
+            for gpus in worker_gpus(options, n_jobs)]
+
+
+def _through_launcher(launcher: Any, options: DictConfig, config: DictConfig, sweep_dir: Path,
+                      n_jobs: int, command: list[str] | None) -> list[workers.Launch]:
+    log.info("%d trials at a time through %s", n_jobs, type(launcher).__name__)
+    if (warning := capacity_warning(launcher, n_jobs)) is not None:
+        log.warning(warning)
+    if runs_here(launcher):  # its jobs share this machine's cores
+        os.environ[workers.LOCAL_JOBS_ENV] = str(n_jobs)
+    prepare(launcher)
+    return [workers.ThroughLauncher(launcher, sweep_dir / ".job_ends")] * n_jobs
+
+
+_LAUNCHES = {IN_PROCESS: _in_process, SUBPROCESS: _subprocesses, LAUNCHER: _through_launcher}
+
+
+def launches(launcher: Any, options: DictConfig, config: DictConfig, task_module: str,
+             sweep_dir: Path) -> list[workers.Launch]:
+    """One launch per sweep worker (see the module docstring): ``n_jobs`` of them, or one when
+    the jobs run one after another in this process."""
+    n_jobs = jobs_at_once(options)
+    command = _command(launcher, options, task_module, n_jobs)
+    mode = choose_mode(launcher, n_jobs, command is not None)
+    return _LAUNCHES[mode](launcher, options, config, sweep_dir, n_jobs, command)

@@ -1,11 +1,9 @@
-"""What a sweep writes down: each trial's outcome and user attributes, the sweep's failure
+"""What a sweep writes down: each trial's outcome (``outcome.tell``), the sweep's failure
 count, the fixed settings a study was started with, and ``optimization_results.yaml``."""
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,15 +11,16 @@ from typing import Any
 
 import optuna
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra_plugins.fmnist_optuna_sweeper import atomic, journal
+from hydra_plugins.fmnist_optuna_sweeper import atomic
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+from hydra_plugins.fmnist_optuna_sweeper.kinds import MEMORY, kind_of
+from hydra_plugins.fmnist_optuna_sweeper.outcome import Outcome, tell
 from hydra_plugins.fmnist_optuna_sweeper.storage import mask_url
-from hydra_plugins.fmnist_optuna_sweeper.workers import Outcome
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 __all__ = ["RESULTS_FILE", "SETTINGS_ATTR", "Failures", "check_settings", "dashboard_command",
-           "run_metrics", "tell", "write_results"]
+           "tell", "write_results"]
 
 log = logging.getLogger(__name__)
 
@@ -38,61 +37,11 @@ def dashboard_command(url: str, artifact_dir: Path | None = None) -> str:
     >>> dashboard_command("sqlite:///o.db", Path("/s/optuna_artifacts"))
     'optuna-dashboard sqlite:///o.db --artifact-dir /s/optuna_artifacts'
     """
-    target = str(journal.journal_path(url)) if journal.is_journal(url) else mask_url(url)
+    target = mask_url(url if url == MEMORY else kind_of(url).dashboard_target())
     words = ["optuna-dashboard", shlex.quote(target)]
     if artifact_dir is not None:
         words += ["--artifact-dir", shlex.quote(str(artifact_dir))]
     return " ".join(words)
-
-
-def run_metrics(run_dir: Path) -> dict[str, Any]:
-    """Final metrics of a job directory's ``metrics.json`` (fmnist writes one), for the
-    trial's user attributes; nothing when there is none."""
-    path = run_dir / "metrics.json"
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return {}
-    attrs: dict[str, Any] = {"status": data.get("status")}
-    for split in ("val", "test"):
-        for name in ("accuracy", "f1_macro", "loss"):
-            value = (data.get(split) or {}).get(name)
-            if isinstance(value, int | float) and math.isfinite(value):
-                attrs[f"{split}_{name}"] = value
-    for key in ("epochs", "wall_seconds", "train_seconds", "params"):
-        if isinstance(data.get(key), int | float):
-            attrs[key] = data[key]
-    return attrs
-
-
-def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome, run_dir: Path | None) -> Outcome:
-    """Record the job's directory, metrics and error on the trial, then tell its state.
-    Returns the outcome told (a COMPLETE with the wrong number of values becomes FAIL)."""
-    n_values = len(study.directions)
-    if outcome.state == TrialState.COMPLETE and len(outcome.values or []) != n_values:
-        outcome = Outcome(TrialState.FAIL, error=(
-            f"the job returned {len(outcome.values or [])} value(s) {outcome.values}, "
-            f"the study has {n_values} direction(s)"))
-    if run_dir is not None:
-        trial.set_user_attr("run_dir", str(run_dir))
-        for key, value in run_metrics(run_dir).items():
-            trial.set_user_attr(key, value)
-    if outcome.error:
-        trial.set_user_attr("error" if outcome.state == TrialState.FAIL else "message",
-                            outcome.error[-2000:])
-    try:
-        if outcome.state == TrialState.COMPLETE:
-            study.tell(trial, outcome.values)
-        else:
-            study.tell(trial, state=outcome.state)
-    except RuntimeError as exc:
-        # GridSampler/BruteForceSampler call study.stop() once the grid is done; the trial's
-        # state is already stored, and the sweep ends on its own (n_trials is capped)
-        if "Study.stop" not in str(exc):
-            raise
-    return outcome
 
 
 class Failures:

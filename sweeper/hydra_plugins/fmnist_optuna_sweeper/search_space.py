@@ -118,40 +118,54 @@ def _range_values(name: str, value: RangeSweep) -> list[Any]:
     return [v if isinstance(v, int) else round(v, 12) for v in values]
 
 
+def _choice(name: str, value: ChoiceSweep) -> BaseDistribution:
+    choices = [_plain(v) for v in value.list]
+    if not choices:
+        raise SearchSpaceError(f"{name}: choice() needs at least one value")
+    return CategoricalDistribution(choices)
+
+
+def _range(name: str, value: RangeSweep) -> BaseDistribution:
+    if value.shuffle:
+        return CategoricalDistribution(_range_values(name, value))
+    start, stop, step = value.start, value.stop, value.step
+    assert start is not None and stop is not None
+    if step <= 0 or not start < stop:
+        raise SearchSpaceError(f"{name}: range({start}, {stop}, {step}) is empty: need start < "
+                               "stop for a positive step")
+    if all(isinstance(v, int) for v in (start, stop, step)):
+        return IntDistribution(int(start), int(_stepped_high(start, stop, step)), step=int(step))
+    return FloatDistribution(float(start), float(_stepped_high(start, stop, step)), step=float(step))
+
+
+def _interval(name: str, value: IntervalSweep) -> BaseDistribution:
+    low, high, log = value.start, value.end, "log" in value.tags
+    if low is None or high is None:
+        raise SearchSpaceError(f"{name}: interval needs both bounds, got {value!r}")
+    if not low < high:
+        raise SearchSpaceError(f"{name}: interval needs low < high, got low={low}, high={high}")
+    if log and low <= 0:
+        raise SearchSpaceError(f"{name}: a log interval needs low > 0, got low={low}")
+    if isinstance(low, int) and isinstance(high, int):
+        return IntDistribution(low, high, log=log)
+    return FloatDistribution(float(low), float(high), log=log)
+
+
+#: each kind of Hydra sweep and the function that makes its distribution
+_SWEEPS: tuple[tuple[type, Any], ...] = ((ChoiceSweep, _choice), (RangeSweep, _range),
+                                         (IntervalSweep, _interval))
+
+
 def distribution_from_override(override: Override) -> BaseDistribution | None:
     """The distribution of one parsed override, or ``None`` when it is a fixed value."""
     name = override.get_key_element()
     if not override.is_sweep_override():
         return None
     value = override.value()
-    if isinstance(value, ChoiceSweep):
-        choices = [_plain(v) for v in value.list]
-        if not choices:
-            raise SearchSpaceError(f"{name}: choice() needs at least one value")
-        return CategoricalDistribution(choices)
-    if isinstance(value, RangeSweep):
-        if value.shuffle:
-            return CategoricalDistribution(_range_values(name, value))
-        start, stop, step = value.start, value.stop, value.step
-        assert start is not None and stop is not None
-        if step <= 0 or not start < stop:
-            raise SearchSpaceError(f"{name}: range({start}, {stop}, {step}) is empty: need start < "
-                                   "stop for a positive step")
-        if all(isinstance(v, int) for v in (start, stop, step)):
-            return IntDistribution(int(start), int(_stepped_high(start, stop, step)), step=int(step))
-        return FloatDistribution(float(start), float(_stepped_high(start, stop, step)),
-                                 step=float(step))
-    if isinstance(value, IntervalSweep):
-        low, high, log = value.start, value.end, "log" in value.tags
-        if low is None or high is None:
-            raise SearchSpaceError(f"{name}: interval needs both bounds, got {value!r}")
-        if not low < high:
-            raise SearchSpaceError(f"{name}: interval needs low < high, got low={low}, high={high}")
-        if log and low <= 0:
-            raise SearchSpaceError(f"{name}: a log interval needs low > 0, got low={low}")
-        if isinstance(low, int) and isinstance(high, int):
-            return IntDistribution(low, high, log=log)
-        return FloatDistribution(float(low), float(high), log=log)
+    for sweep, distribution in _SWEEPS:
+        if isinstance(value, sweep):
+            result: BaseDistribution = distribution(name, value)
+            return result
     raise SearchSpaceError(f"{name}: unsupported sweep {value!r}")
 
 
@@ -189,19 +203,7 @@ def parse_search_space(
     (True, ['seed=3'])
     """
     parser = OverridesParser.create()
-    entries: dict[str, tuple[str, str, dict[str, list[Any]]]] = {}  # name -> key, text, when
-    for name, value in (params or {}).items():
-        name = str(name)
-        if isinstance(value, Mapping):
-            unknown = set(value) - {"value", "key", "when"}
-            if unknown or "value" not in value:
-                raise SearchSpaceError(f"{name}: a parameter mapping takes value (required), key and "
-                                       f"when, got {sorted(value)}")
-            key = str(value.get("key") or name)
-            when = _condition(name, value["when"]) if value.get("when") is not None else {}
-            entries[name] = (key, f"{key}={value['value']}", when)
-        else:
-            entries[name] = (name, f"{name}={value}", {})
+    entries = {str(name): _entry(str(name), value) for name, value in (params or {}).items()}
     for argument in arguments:
         try:
             key = parser.parse_override(argument).get_key_element()
@@ -211,23 +213,44 @@ def parse_search_space(
     searched: list[Param] = []
     fixed: list[str] = []
     for name, (key, text, when) in entries.items():
-        try:
-            override = parser.parse_override(text)
-        except HydraException as exc:
-            raise SearchSpaceError(f"{name}: cannot parse {text!r}: {exc}") from exc
-        distribution = distribution_from_override(override)
+        distribution = _parsed(parser, str(name), text)
         if distribution is None:
             if when:
                 raise SearchSpaceError(f"{name}: a conditional parameter must be searched, got {text!r}")
             fixed.append(text)
             continue
-        for other in when:
-            if other not in [p.name for p in searched]:
-                raise SearchSpaceError(
-                    f"{name}: 'when' names {other!r}, which is not a searched parameter listed "
-                    f"before it (searched so far: {[p.name for p in searched]})")
-        searched.append(Param(name, key, distribution, when))
+        _check_condition(str(name), when, [p.name for p in searched])
+        searched.append(Param(str(name), key, distribution, when))
     return SearchSpace(searched, fixed)
+
+
+def _entry(name: str, value: Any) -> tuple[str, str, dict[str, list[Any]]]:
+    """A ``params`` entry as (key, override text, condition)."""
+    if not isinstance(value, Mapping):
+        return name, f"{name}={value}", {}
+    unknown = set(value) - {"value", "key", "when"}
+    if unknown or "value" not in value:
+        raise SearchSpaceError(f"{name}: a parameter mapping takes value (required), key and "
+                               f"when, got {sorted(value)}")
+    key = str(value.get("key") or name)
+    when = _condition(name, value["when"]) if value.get("when") is not None else {}
+    return key, f"{key}={value['value']}", when
+
+
+def _parsed(parser: OverridesParser, name: str, text: str) -> BaseDistribution | None:
+    try:
+        override = parser.parse_override(text)
+    except HydraException as exc:
+        raise SearchSpaceError(f"{name}: cannot parse {text!r}: {exc}") from exc
+    return distribution_from_override(override)
+
+
+def _check_condition(name: str, when: Mapping[str, Any], searched: list[str]) -> None:
+    for other in when:
+        if other not in searched:
+            raise SearchSpaceError(
+                f"{name}: 'when' names {other!r}, which is not a searched parameter listed "
+                f"before it (searched so far: {searched})")
 
 
 def fixed_params(space: SearchSpace) -> dict[str, str]:

@@ -25,20 +25,13 @@ import time
 import urllib.parse
 import uuid
 import warnings
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import optuna
-
-try:
-    import fcntl
-except ImportError:  # Windows: no file lock, threads are still serialised
-    fcntl = None  # type: ignore[assignment]
-
-from hydra_plugins.fmnist_optuna_sweeper import journal
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+from hydra_plugins.fmnist_optuna_sweeper.kinds import MEMORY, Heartbeats, kind_of
 
 __all__ = [
     "MEMORY",
@@ -62,8 +55,6 @@ T = TypeVar("T")
 #: command line or an override (those reach ``ps``, logs and the run directories' YAML files);
 #: jobs receive the masked URL in ``optuna.storage`` and take the real one from here
 STORAGE_ENV = "OPTUNA_SWEEPER_STORAGE"
-#: the "URL" of a study in this process's memory (``storage: null`` with jobs run in process)
-MEMORY = "memory"
 #: database messages worth a retry (a busy or unreachable server, a concurrent create)
 _TRANSIENT = re.compile(r"locked|busy|timeout|timed out|could not connect|connection|already exists|"
                         r"terminat|deadlock|too many clients|starting up", re.IGNORECASE)
@@ -85,18 +76,15 @@ def resolve(storage: str | None, study_name: str | None, sweep_dir: Path,
     every job runs in the sweep's process. A relative SQLite path
     (``sqlite:///outputs/optuna.db``) is made absolute, so that jobs find the same file
     wherever they run; its directory is created."""
-    url = storage
     stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    if url and journal.is_journal(url):  # absolute, for jobs that start elsewhere
-        path = journal.journal_path(url)
-        _make_parent(path, url)
-        url = f"{journal.SCHEME}{path}"
-    if not url:
+    if not storage:
         url = MEMORY if in_process else f"sqlite:///{(sweep_dir / f'optuna-{stamp}.db').absolute()}"
-    if url.startswith("sqlite:///") and url[len("sqlite:///"):] not in ("", ":memory:"):
-        path = Path(url[len("sqlite:///"):]).absolute()
-        _make_parent(path, url)
-        url = f"sqlite:///{path}"
+    else:
+        url = storage
+    kind = kind_of(url)
+    if kind.file is not None:  # absolute, for jobs that start elsewhere
+        _make_parent(kind.file, url)
+        url = kind.absolute()
     name = study_name or f"study-{stamp}"
     return str(url), str(name)
 
@@ -154,74 +142,17 @@ def has_password(url: str) -> bool:
 
 
 def normalise_url(url: str) -> str:
-    """``postgresql://`` (or ``postgres://``) names SQLAlchemy's default PostgreSQL driver,
-    psycopg 3; where only psycopg2 is installed, the URL is made to name psycopg2."""
-    match = re.match(r"^(postgresql|postgres)://", url)
-    if match is None:
-        return url
-    import importlib.util
-
-    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
-        return "postgresql+psycopg2://" + url[match.end():]
-    return url
+    """The setting as its storage kind opens it (``kinds.py``): a PostgreSQL URL names the
+    installed driver."""
+    return url if url == MEMORY else kind_of(url).url
 
 
 def make_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None,
                  retry_failed: int = 0) -> optuna.storages.BaseStorage:
-    """An RDB storage; with heartbeats (``heartbeat_interval`` seconds) a trial whose sweep
-    died is found stale after ``grace_period`` (default: twice the interval). ``MEMORY``: an
-    in-memory storage (no heartbeats: nothing outlives the sweep)."""
-    if url == MEMORY:
-        return optuna.storages.InMemoryStorage()
-    kwargs: dict[str, Any] = {}
-    if heartbeat_interval:
-        kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
-        if retry_failed > 0:
-            retry_cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)
-            if retry_cls is not None:
-                kwargs["heartbeat_stale_trial_callback"] = retry_cls(max_retry=retry_failed)
-            else:  # optuna < 5
-                kwargs["failed_trial_callback"] = optuna.storages.RetryFailedTrialCallback(
-                    max_retry=retry_failed)
-    if journal.is_journal(url):  # a journal file: heartbeats of our own (see journal.py)
-        return journal.HeartbeatJournalStorage(
-            journal.journal_path(url), heartbeat_interval or None, grace_period,
-            kwargs.get("heartbeat_stale_trial_callback"))
-    engine_kwargs: dict[str, Any] = (
-        {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else {"pool_pre_ping": True})
-    if url.startswith("sqlite:///"):
-        _sqlite_wal(url[len("sqlite:///"):])
-    with quiet():
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-
-
-_WAL_FILES: set[str] = set()
-
-
-def _sqlite_wal(path: str) -> None:
-    """Our SQLite databases in write-ahead-log mode with ``synchronous=NORMAL``: a commit no
-    longer waits for the disk (the database stays consistent; a power cut may lose the last
-    commits), which more than halves the sweeper's own per-trial time, and readers (the
-    dashboard, workers) do not block the writer. Other SQLite databases of the process are
-    left alone."""
-    if not _WAL_FILES:
-        from sqlalchemy import event
-        from sqlalchemy.engine import Engine
-
-        @event.listens_for(Engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            if not type(dbapi_connection).__module__.startswith("sqlite3"):
-                return
-            cursor = dbapi_connection.cursor()
-            try:
-                files = {row[2] for row in cursor.execute("PRAGMA database_list")}
-                if files & _WAL_FILES:
-                    cursor.execute("PRAGMA journal_mode=WAL")
-                    cursor.execute("PRAGMA synchronous=NORMAL")
-            finally:
-                cursor.close()
-
-    _WAL_FILES.add(str(Path(path).absolute()))
+    """The storage of a setting, built by its kind; with heartbeats (``heartbeat_interval``
+    seconds) a trial whose sweep died is found stale after ``grace_period`` (default: twice the
+    interval). ``MEMORY``: an in-memory storage (no heartbeats: nothing outlives the sweep)."""
+    return kind_of(url).storage(Heartbeats(heartbeat_interval, grace_period, retry_failed))
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -277,40 +208,19 @@ def open_study(url: str, study_name: str, directions: list[str], sampler: Any, p
 
 class StudyLock:
     """Serialises 'count, then ask' across threads, processes and machines, so that a study
-    ends with exactly ``n_trials`` trials: a PostgreSQL advisory lock, a file lock beside
-    a SQLite database, or a symlink lock beside a journal file; other storages get the thread
-    lock only."""
+    ends with exactly ``n_trials`` trials: the thread lock, then the storage kind's own lock
+    (``kinds.py``: a PostgreSQL advisory lock, a file lock beside a SQLite database, a symlink
+    lock beside a journal file)."""
 
     def __init__(self, url: str, study_name: str, storage: optuna.storages.BaseStorage) -> None:
         self.url, self.study_name, self.storage = url, study_name, storage
+        self.kind = kind_of(url)
         self.thread_lock = threading.Lock()
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
-        with self.thread_lock:
-            if self.url.startswith("postgresql"):
-                from sqlalchemy import text
-
-                key = zlib.crc32(f"fmnist-optuna:{self.study_name}".encode())
-                with self.storage.engine.connect() as conn:  # type: ignore[attr-defined]
-                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-                    try:
-                        yield
-                    finally:
-                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                        conn.commit()
-            elif journal.is_journal(self.url):
-                with journal.study_lock(journal.journal_path(self.url)):
-                    yield
-            elif self.url.startswith("sqlite:///") and fcntl is not None:
-                with open(self.url[len("sqlite:///"):] + ".lock", "w") as handle:
-                    fcntl.flock(handle, fcntl.LOCK_EX)
-                    try:
-                        yield
-                    finally:
-                        fcntl.flock(handle, fcntl.LOCK_UN)
-            else:
-                yield
+        with self.thread_lock, self.kind.lock(self.study_name, self.storage):
+            yield
 
 
 @contextlib.contextmanager

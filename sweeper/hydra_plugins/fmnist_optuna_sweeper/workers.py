@@ -23,11 +23,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from hydra_plugins.fmnist_optuna_sweeper.callbacks import (
     PARENT_ENV,
@@ -37,6 +37,7 @@ from hydra_plugins.fmnist_optuna_sweeper.callbacks import (
     outcome_from_job_return,
 )
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
+from hydra_plugins.fmnist_optuna_sweeper.outcome import Outcome
 from hydra_plugins.fmnist_optuna_sweeper.storage import STORAGE_ENV, mask_url
 from omegaconf import DictConfig
 from optuna.trial import TrialState
@@ -54,26 +55,19 @@ INTERRUPTED = "interrupted: the sweep received Ctrl-C (SIGINT) while this trial 
 _PLAIN = re.compile(r"^[A-Za-z0-9_.+\-/]+$")
 
 
-class Outcome:
-    """How a job ended. (A plain class: Hydra's plugin scan runs this module outside
-    ``sys.modules``, where dataclasses with postponed annotations fail.)"""
+class Launch(Protocol):
+    """One way of running a trial's job: ``launch(trial, overrides) -> (outcome, the job's
+    directory or None)``; ``interrupt()`` stops the running jobs (Ctrl-C of the sweep) where
+    the launch can, ``close()`` waits for (or ends) what is left; ``in_process``: its jobs run
+    in the sweep's process."""
 
-    def __init__(self, state: TrialState, values: list[float] | None = None,
-                 error: str | None = None, traceback: str | None = None) -> None:
-        self.state, self.values, self.error = state, values, error
-        self.traceback = traceback  # of a failed job: where it raised (file and line)
+    in_process: bool
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Outcome:
-        return cls(TrialState[data["state"]], data.get("values"), data.get("error"),
-                   data.get("traceback"))
+    def __call__(self, trial: Any, overrides: list[str]) -> tuple[Outcome, Path | None]: ...
 
-    def __repr__(self) -> str:
-        return f"Outcome({self.state.name}, values={self.values}, error={self.error!r})"
+    def interrupt(self) -> None: ...
 
-
-#: launch(trial, overrides) -> (outcome, the job's directory or None)
-Launch = Callable[[Any, list[str]], tuple[Outcome, "Path | None"]]
+    def close(self) -> None: ...
 
 
 def format_value(value: Any) -> str:
@@ -102,9 +96,17 @@ class InProcess:
     """One job through the Hydra launcher of this process (the basic launcher runs it here).
     A failed job's traceback goes to its log file (``callbacks.JobErrorLog``)."""
 
+    in_process = True
+
     def __init__(self, launcher: Any) -> None:
         self.launcher = launcher
         _add_callback(launcher, JobErrorLog())
+
+    def interrupt(self) -> None:
+        """Nothing to do: Ctrl-C reaches the job in this process."""
+
+    def close(self) -> None:
+        """Nothing is left running."""
 
     def __call__(self, trial: Any, overrides: list[str]) -> tuple[Outcome, Path | None]:
         ret = self.launcher.launch([tuple(overrides)], initial_job_idx=trial.number)[0]
@@ -120,6 +122,8 @@ class ThroughLauncher:
     or raises first (a job that died without ending cleanly). Constructing one adds the
     signal to the callbacks the launcher ships with each job. :meth:`close` waits for the
     launches still finishing."""
+
+    in_process = False
 
     def __init__(self, launcher: Any, signals: Path, poll: float = 0.05) -> None:
         self.inner, self.signals, self.poll = InProcess(launcher), signals, poll
@@ -152,6 +156,9 @@ class ThroughLauncher:
                 return Outcome.from_dict(data), Path(data["output_dir"])
             if returned is not None:
                 return returned
+
+    def interrupt(self) -> None:
+        """Nothing to do: jobs handed to a launcher run to their end."""
 
     def close(self) -> None:
         """Wait for the launches whose jobs have ended but whose ``launch()`` has not returned."""
@@ -214,6 +221,8 @@ def _hydra_overrides(config: DictConfig) -> list[str]:
 class Subprocess:
     """One job as a single run of the app in its own process, into ``<sweep dir>/<number>``."""
 
+    in_process = False
+
     def __init__(self, command: list[str], config: DictConfig, sweep_dir: Path,
                  gpus: Sequence[str] = (), local_jobs: int = 1) -> None:
         self.command, self.sweep_dir, self.local_jobs = command, sweep_dir, local_jobs
@@ -247,6 +256,10 @@ class Subprocess:
                 proc.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+    def close(self) -> None:
+        """:meth:`stop` the jobs still running (none once every launch returned)."""
+        self.stop()
 
     def __call__(self, trial: Any, overrides: list[str]) -> tuple[Outcome, Path | None]:
         run_dir = self.sweep_dir / str(trial.number)

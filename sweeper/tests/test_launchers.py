@@ -1,5 +1,5 @@
 """Trials through Hydra's launchers (real joblib and submitit local jobs, no mocks): the sleepy
-app (``bench/sleepy``) as the job, so each sweep takes seconds."""
+app (``example/sleepy``) as the job, so each sweep takes seconds."""
 
 from __future__ import annotations
 
@@ -26,9 +26,7 @@ from hydra_plugins.fmnist_optuna_sweeper.launching import (
 )
 from optuna.trial import TrialState
 
-from tests.conftest import REPO
-
-SLEEPY = REPO / "bench" / "sleepy" / "app.py"
+SLEEPY = Path(__file__).resolve().parents[1] / "example" / "sleepy" / "app.py"
 # joblib's and submitit's launcher plugins are optional extras of the package
 joblib_launcher = pytest.importorskip("hydra_plugins.hydra_joblib_launcher.joblib_launcher")
 pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
@@ -46,11 +44,9 @@ def _sleepy(tmp_path: Path, *overrides: str, wait: bool = True) -> subprocess.Po
 
 
 def _study(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
-    from hydra_plugins.fmnist_optuna_sweeper.journal import open_storage
+    from hydra_plugins.fmnist_optuna_sweeper.job import open_study
 
-    study = optuna.load_study(study_name="sleepy",
-                              storage=open_storage(f"journal://{tmp_path / 'study.log'}"))
-    return study.get_trials()
+    return open_study(f"journal://{tmp_path / 'study.log'}", "sleepy").get_trials()
 
 
 def _ran(tmp_path: Path, trial: optuna.trial.FrozenTrial) -> dict:
@@ -229,20 +225,6 @@ def test_ray_runs_two_trials_at_once(tmp_path: Path) -> None:
     records = [_ran(tmp_path, t) for t in trials]
     assert all(r["pid"] != os.getpid() for r in records)
     assert _overlap(records), "two trials should run at the same time"
-
-
-@pytest.mark.slow
-def test_fmnist_sweep_through_joblib(tmp_path: Path) -> None:
-    from tests.test_sweeper import _parallel_trials, _sweep
-
-    _sweep(tmp_path, "joblib", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-           "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=3")
-    for t in _parallel_trials(tmp_path, "joblib", 3):
-        run_dir = Path(t.user_attrs["run_dir"])
-        assert run_dir == tmp_path / "sweep" / "joblib" / str(t.number)
-        assert (run_dir / "model.keras").exists()
-        assert not (run_dir / "optuna_result.json").exists()  # not a subprocess worker
-        assert sorted(t.intermediate_values) == [1, 2]  # reported from the joblib worker
 
 
 def test_a_gpu_setting_that_cannot_be_met_stops_before_any_trial(tmp_path: Path) -> None:

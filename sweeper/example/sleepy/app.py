@@ -1,4 +1,4 @@
-"""A tiny Hydra app for the launcher tests and ``bench/async_utilisation.py``: it sleeps
+"""A tiny Hydra app for the sweeper's launcher tests and ``bench/async_utilisation.py``: it sleeps
 ``seconds`` in ``steps`` steps, reports to its Optuna trial after each step (so a pruner can
 stop it from inside the launched job), and writes where and when it ran to ``ran.json``."""
 
@@ -14,20 +14,8 @@ from typing import Any
 import hydra
 import optuna
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra_plugins.fmnist_optuna_sweeper.job import trial_of
 from omegaconf import DictConfig
-
-
-def _trial(spec: Any) -> optuna.Trial | None:
-    """The job's trial, loaded from the storage named by the ``optuna.*`` overrides."""
-    if not spec or spec.get("trial_id") is None:
-        return None
-    from hydra_plugins.fmnist_optuna_sweeper.journal import open_storage
-
-    study = optuna.load_study(study_name=spec.study_name, storage=open_storage(spec.storage))
-    pruner = study.user_attrs.get("pruner")
-    study.pruner = instantiate(pruner) if pruner else optuna.pruners.NopPruner()
-    return optuna.trial.Trial(study, int(spec.trial_id))
 
 
 @hydra.main(version_base="1.3", config_path=".", config_name="config")
@@ -41,14 +29,14 @@ def main(cfg: DictConfig) -> float:
     }
     out = Path(HydraConfig.get().runtime.output_dir)
     (out / "started.json").write_text(json.dumps(record) + "\n")
-    trial = _trial(cfg.get("optuna"))
+    trial = trial_of(cfg.get("optuna"))  # the sweeper's job side: None outside a sweep
     value = (float(cfg.x) - 2.0) ** 2
     steps = max(int(cfg.steps), 1)
     try:
         for step in range(1, steps + 1):
             time.sleep(float(cfg.seconds) / steps)
             if trial is not None:
-                trial.report(value, step)
+                trial.report(step, value)
                 if trial.should_prune():
                     record["pruned_at"] = step
                     raise optuna.TrialPruned(f"pruned at step {step}")
