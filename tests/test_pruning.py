@@ -81,20 +81,6 @@ def test_prune_decisions(tmp_path: Path, case: str) -> None:
     assert _decisions(tmp_path, spec, completed, curve, epochs) == expected
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_the_benchmarks_replay_decides_as_a_job_does(case: str, monkeypatch) -> None:
-    """``bench/prune_replay.py`` (what bench/pruning.py tabulates for every pruner) stops each
-    trial at the epoch where a real job's callback would stop."""
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
-    from prune_replay import Curve, replay
-
-    spec, completed, curve, epochs, expected = CASES[case]
-    curves = [Curve(tuple(c), max(c)) for c in completed]
-    curves.append(Curve(tuple(curve[:epochs]), max(curve[:epochs])))
-    last = replay(curves, pruner_from_spec(spec), epochs)[-1]
-    assert (last.epochs, last.pruned) == (len(expected), expected[-1])
-
-
 def _pruner_cfg(*overrides: str) -> dict:
     GlobalHydra.instance().clear()
     try:

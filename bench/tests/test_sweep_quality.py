@@ -15,7 +15,7 @@ from hydra_plugins.fmnist_optuna_sweeper.search_space import parse_search_space
 
 from tests.test_pruning import CASES, _decisions
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+BENCH = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BENCH))
 
 from sweep_quality.compare import headline, methods, preset_of, run_all, table_path  # noqa: E402
