@@ -13,7 +13,7 @@ from tests.test_pruning import CASES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from prune_replay import Curve, replay  # noqa: E402
+from prune_replay import Curve, replay
 
 
 @pytest.mark.parametrize("case", list(CASES))
