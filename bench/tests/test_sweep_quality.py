@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hydra_plugins.fmnist_optuna_sweeper.search_space import parse_search_space
 
-from tests.test_pruning import CASES, _decisions
+from tests.test_pruning import CASES, _decisions  # (and tests.conftest: FMNIST_DATA_DIR made absolute)
 
 BENCH = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BENCH))
