@@ -17,7 +17,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
-from hydra_plugins.fmnist_optuna_sweeper import atomic, launching, records, storage
+from hydra_plugins.fmnist_optuna_sweeper import atomic, launching, reaper, records, storage
 from hydra_plugins.fmnist_optuna_sweeper.config import OptunaSweeperConf
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 from hydra_plugins.fmnist_optuna_sweeper.loop import SweepLoop
@@ -69,6 +69,11 @@ class OptunaSweeper(Sweeper):
     # ------------------------------------------------------------------ the sweep
 
     def sweep(self, arguments: list[str]) -> None:
+        # every process the sweep starts ends with it, whatever kills it (reaper.py)
+        with reaper.watching():
+            self._sweep(arguments)
+
+    def _sweep(self, arguments: list[str]) -> None:
         assert self.config is not None
         o = self.options
         plan = make_plan(o, self.sampler_cfg, self.pruner_cfg, arguments, self.config,
