@@ -91,7 +91,8 @@ class OptunaSweeper(Sweeper):
         loop = SweepLoop(session, plan, config=self.config, extender=self.extender,
                          heartbeat_interval=o.heartbeat_interval,
                          max_failure_rate=float(o.max_failure_rate),
-                         trial_overrides=self._trial_overrides(session.url))
+                         trial_overrides=self._trial_overrides(session.url),
+                         allow_duplicates=bool(o.allow_duplicates))
         self._log_start(session, plan, loop, len(launches), sweep_dir)
         loop.run(launches)
         records.write_results(sweep_dir / records.RESULTS_FILE, session.study, session.masked_url)
