@@ -7,6 +7,10 @@ wrong before its job starts (the sampler raises, a WAITING trial holds a value o
 distribution, ``custom_search_space`` raises, the job's overrides cannot be written) fails
 that trial with the reason, marked ``never_started`` (it does not count towards
 ``n_trials``); a launch that fails is told FAIL with its error.
+
+Trials are distinct (``distinct.py``): the first claim of a sweep that follows other trials
+of its study reseeds a seeded sampler from the study's state, and a sampled parameter set that
+a taken trial has is failed (``never_started``) and sampled again, then drawn at random.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import optuna
-from hydra_plugins.fmnist_optuna_sweeper import records, stale, storage, workers
+from hydra_plugins.fmnist_optuna_sweeper import distinct, records, stale, storage, workers
 from hydra_plugins.fmnist_optuna_sweeper.outcome import Outcome
-from hydra_plugins.fmnist_optuna_sweeper.plan import Plan
+from hydra_plugins.fmnist_optuna_sweeper.plan import Plan, target_name
 from hydra_plugins.fmnist_optuna_sweeper.search_space import active, fixed_params, suggest
 from hydra_plugins.fmnist_optuna_sweeper.session import Session
 from optuna.trial import TrialState
@@ -40,14 +44,17 @@ class SweepLoop:
 
     def __init__(self, session: Session, plan: Plan, *, config: Any, extender: Any,
                  heartbeat_interval: int | None, max_failure_rate: float,
-                 trial_overrides: bool) -> None:
-        self.session, self.study, self.lock = session, session.study, session.lock
+                 trial_overrides: bool, allow_duplicates: bool = False) -> None:
+        self.session, self.study, self.lock, self.plan = session, session.study, session.lock, plan
         self.space, self.fixed, self.n_trials = plan.space, fixed_params(plan.space), plan.n_trials
         self.config, self.extender = config, extender
         self.heartbeat_interval, self.trial_overrides = heartbeat_interval, trial_overrides
         self.failures = records.Failures(max_failure_rate)
         self.stop_reason: str | None = None
         self.interrupted = threading.Event()
+        self.check_duplicates = not allow_duplicates and not target_name(plan.sampler).endswith(
+            distinct.EXEMPT_SAMPLERS)
+        self._seeded = False  # the sampler's seed follows the study's state (distinct.py)
 
     # ------------------------------------------------------------------ running
 
@@ -135,26 +142,75 @@ class SweepLoop:
 
     def claim(self) -> optuna.Trial | None:
         """The next trial with its parameters (an enqueued one first), or None when done. A
-        trial whose sampling failed is failed now, with the reason, not left RUNNING."""
+        trial whose sampling failed is failed now, with the reason, not left RUNNING; one whose
+        parameters repeat a taken trial's is failed and sampled again (``distinct.py``)."""
         with self.lock():
             if self.stop_reason or self.interrupted.is_set() or self.count() >= self.n_trials:
                 return None
-            before = self._running()
-            try:
-                with storage.quiet():
-                    trial = self.study.ask(self.space.distributions)
-            except BaseException as exc:
-                # the trial that ask() created or took from the queue; the study lock keeps
-                # other sweeps from asking meanwhile
-                for trial_id in self._running() - before:
-                    stale.fail_unstarted(self.study, trial_id, _reason(exc))
-                raise
-            try:
-                self._complete(trial)
-            except BaseException as exc:
-                stale.fail_unstarted(self.study, trial._trial_id, _reason(exc))
-                raise
-            return trial
+            if not self._seeded:
+                self._seeded = True
+                self._reseed()
+            for attempt in range(distinct.RESAMPLES + 1):
+                trial = self._ask(at_random=attempt == distinct.RESAMPLES)
+                if (twin := self._duplicate(trial)) is None:
+                    return trial
+                if attempt == distinct.RESAMPLES:
+                    log.warning("Trial %d repeats the parameters of trial %d even drawn at random "
+                                "(is every point of the search space taken?): running it",
+                                trial.number, twin)
+                    return trial
+                stale.fail_unstarted(self.study, trial._trial_id, f"{distinct.DUPLICATE} {twin}")
+            return None  # not reached: the last attempt returns
+
+    def _reseed(self) -> None:
+        """A sweep that starts after others' trials samples from a stream of its own."""
+        taken = sum(1 for t in self.study.get_trials(deepcopy=False) if t.state != TrialState.WAITING)
+        if self.plan.reseed is None or self.plan.seed is None or not taken:
+            return
+        seed = distinct.derived_seed(self.plan.seed, taken)
+        self.study.sampler = self.plan.reseed(seed)
+        log.info("Sampler seed %d, derived from seed %d and the %d trial(s) already in the study "
+                 "(a resumed or concurrent sweep does not repeat earlier samples)",
+                 seed, self.plan.seed, taken)
+
+    def _duplicate(self, trial: optuna.Trial) -> int | None:
+        """The number of a taken trial with the same parameters as ``trial``, when that matters."""
+        if not self.check_duplicates:
+            return None
+        trials = self.study.get_trials(deepcopy=False)
+        frozen = next(t for t in trials if t._trial_id == trial._trial_id)
+        if distinct.is_enqueued(frozen):
+            return None
+        return distinct.duplicate_of(frozen.params, trial._trial_id, trials)
+
+    def _ask(self, at_random: bool = False) -> optuna.Trial:
+        """Ask the study for a trial and complete its parameters; ``at_random``: drawn by a
+        random sampler (logged), after duplicates."""
+        sampler = self.study.sampler
+        if at_random:
+            taken = len(self.study.get_trials(deepcopy=False))
+            seed = None if self.plan.seed is None else distinct.derived_seed(self.plan.seed, taken)
+            self.study.sampler = optuna.samplers.RandomSampler(seed=seed)
+            log.warning("Sampled %d times parameters that a trial already has: drawing them at random",
+                        distinct.RESAMPLES)
+        before = self._running()
+        try:
+            with storage.quiet():
+                trial = self.study.ask(self.space.distributions)
+        except BaseException as exc:
+            # the trial that ask() created or took from the queue; the study lock keeps
+            # other sweeps from asking meanwhile
+            for trial_id in self._running() - before:
+                stale.fail_unstarted(self.study, trial_id, _reason(exc))
+            raise
+        finally:
+            self.study.sampler = sampler
+        try:
+            self._complete(trial)
+        except BaseException as exc:
+            stale.fail_unstarted(self.study, trial._trial_id, _reason(exc))
+            raise
+        return trial
 
     def _complete(self, trial: optuna.Trial) -> None:
         """The conditional parameters, the fixed ones (as user attributes, as the official

@@ -9,11 +9,13 @@ import functools
 import importlib.util
 import inspect
 import warnings
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from hydra._internal.deprecation_warning import deprecation_warning
 from hydra.utils import get_object, instantiate
 from hydra_plugins.fmnist_optuna_sweeper import storage
+from hydra_plugins.fmnist_optuna_sweeper.distinct import seed_of
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 from hydra_plugins.fmnist_optuna_sweeper.pruners import pruner_spec
 from hydra_plugins.fmnist_optuna_sweeper.search_space import (
@@ -47,6 +49,9 @@ class Plan(NamedTuple):
     sampler: Any
     pruner: Any
     pruner_spec: dict[str, Any] | None  # the pruner's config, stored with the study for jobs
+    seed: int | None = None  # the sampler's configured seed (None: unseeded, or a grid)
+    #: the sampler built again with another seed (distinct.py); None when not seeded
+    reseed: Callable[[int], Any] | None = None
 
 
 def make_plan(options: DictConfig, sampler_cfg: Any, pruner_cfg: Any, arguments: list[str],
@@ -64,8 +69,15 @@ def make_plan(options: DictConfig, sampler_cfg: Any, pruner_cfg: Any, arguments:
         sampler = sampler(grid)
     enqueued = [check_enqueued(_plain(entry), space, i, custom=custom)
                 for i, entry in enumerate(options.enqueue or [])]
+    seed = seed_of(sampler_cfg)
     return Plan(directions, space, n_trials, enqueued, sampler, build(pruner_cfg, "pruner"),
-                pruner_spec(pruner_cfg))
+                pruner_spec(pruner_cfg), seed,
+                None if seed is None else functools.partial(_seeded, sampler_cfg))
+
+
+def _seeded(sampler_cfg: Any, seed: int) -> Any:
+    """The sampler of ``sampler_cfg`` with another ``seed``."""
+    return build(sampler_cfg, "sampler", seed=seed)
 
 
 def _plain(entry: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
-from hydra_plugins.fmnist_optuna_sweeper import atomic, launching, records, storage
+from hydra_plugins.fmnist_optuna_sweeper import atomic, launching, reaper, records, storage
 from hydra_plugins.fmnist_optuna_sweeper.config import OptunaSweeperConf
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 from hydra_plugins.fmnist_optuna_sweeper.loop import SweepLoop
@@ -69,6 +69,11 @@ class OptunaSweeper(Sweeper):
     # ------------------------------------------------------------------ the sweep
 
     def sweep(self, arguments: list[str]) -> None:
+        # every process the sweep starts ends with it, whatever kills it (reaper.py)
+        with reaper.watching():
+            self._sweep(arguments)
+
+    def _sweep(self, arguments: list[str]) -> None:
         assert self.config is not None
         o = self.options
         plan = make_plan(o, self.sampler_cfg, self.pruner_cfg, arguments, self.config,
@@ -86,7 +91,8 @@ class OptunaSweeper(Sweeper):
         loop = SweepLoop(session, plan, config=self.config, extender=self.extender,
                          heartbeat_interval=o.heartbeat_interval,
                          max_failure_rate=float(o.max_failure_rate),
-                         trial_overrides=self._trial_overrides(session.url))
+                         trial_overrides=self._trial_overrides(session.url),
+                         allow_duplicates=bool(o.allow_duplicates))
         self._log_start(session, plan, loop, len(launches), sweep_dir)
         loop.run(launches)
         records.write_results(sweep_dir / records.RESULTS_FILE, session.study, session.masked_url)
