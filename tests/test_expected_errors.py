@@ -23,6 +23,7 @@ def _env(full_error: bool = False) -> dict[str, str]:
     return {**env, "HYDRA_FULL_ERROR": "1"} if full_error else env
 
 
+@pytest.mark.slow  # suite time: a faster sibling keeps the feature in the default run
 def test_resuming_a_study_with_other_fixed_settings_is_one_line(tmp_path: Path) -> None:
     study = optuna.create_study(study_name="q", storage=f"sqlite:///{tmp_path / 'o.db'}",
                                 direction="maximize")

@@ -121,7 +121,8 @@ def test_steps_per_execution_8_trains_as_1_with_precise_bn_pruning_and_sgdr(
         assert m8[split]["accuracy"] == pytest.approx(m1[split]["accuracy"], abs=1e-9)
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n != "default" else n
+                                  for n in sorted(CONFIGS)])
 def test_the_old_code_path_reproduces_the_recorded_runs_bit_for_bit(data_dir, tmp_path, name) -> None:
     """``threads=all steps_per_execution=1 mixed_precision=float32`` gives exactly the history
     and metrics that the code before these options recorded (tests/reference_runs.py)."""

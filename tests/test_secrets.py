@@ -93,7 +93,7 @@ _FORMS = {
 @pytest.mark.parametrize(("given", "form"), [
     ("command_line_2_workers", "user_password"),
     pytest.param("command_line_2_workers", "empty_user", marks=pytest.mark.slow),
-    ("command_line_2_workers", "query_password"),
+    pytest.param("command_line_2_workers", "query_password", marks=pytest.mark.slow),
     pytest.param("config_file_in_process", "user_password", marks=pytest.mark.slow),
     pytest.param("config_file_in_process", "query_password", marks=pytest.mark.slow),
 ])

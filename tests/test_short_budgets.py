@@ -14,6 +14,7 @@ from fmnist.app import run
 from tests.conftest import REPO, run_module
 
 
+@pytest.mark.slow  # suite time: a faster sibling keeps the feature in the default run
 def test_deeper_two_epochs_on_5000_images(compose_cfg, tmp_path: Path) -> None:
     run(compose_cfg("model=deeper", "trainer.epochs=2", "data.train_size=5000",
                     "data.eval_size=2000", "trainer.batch_size=128", tiny=False))

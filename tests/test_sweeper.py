@@ -262,6 +262,7 @@ def test_two_trials_share_one_gpu(tmp_path: Path) -> None:
         assert metrics["devices"] == ["/physical_device:GPU:0"]  # CUDA_VISIBLE_DEVICES: one GPU
 
 
+@pytest.mark.slow  # suite time: a faster sibling keeps the feature in the default run
 def test_multi_objective_gives_a_pareto_set(tmp_path: Path) -> None:
     _sweep(tmp_path, "pareto", "hydra.sweeper.direction=[maximize,minimize]",
            "optimized_metric=[val_accuracy,train_seconds]")
@@ -274,6 +275,7 @@ def test_multi_objective_gives_a_pareto_set(tmp_path: Path) -> None:
     assert all(len(p["values"]) == 2 and set(p["params"]) == set(trials[0].params) for p in front)
 
 
+@pytest.mark.slow  # suite time: a faster sibling keeps the feature in the default run
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_trial_left_running_by_a_killed_sweep_is_failed_and_retried(tmp_path: Path) -> None:
     from hydra_plugins.fmnist_optuna_sweeper.storage import make_storage
