@@ -34,6 +34,13 @@ PRESET = "hparams_search=elastic_sgdr_quick"
 OLD = ["hydra.sweeper.n_jobs=1", "trainer.threads=all", "trainer.steps_per_execution=1",
        "trainer.mixed_precision=float32"]
 NEW: list[str] = []  # the preset as shipped
+#: sweeps ``--compare`` can put side by side (default: old against new)
+SWEEP_KINDS: dict[str, list[str]] = {
+    "old": OLD, "new": NEW,
+    # candidates for the new default, measured before they become it
+    "new_spe8": ["trainer.steps_per_execution=8"],
+    "new_spe16": ["trainer.steps_per_execution=16"],
+}
 #: one job of the quick preset (its data, epochs, precise BN) with the notebook's values
 JOB = ["+experiment=deeper_elastic",
        "data.train_size=6000", "data.eval_size=2000", "trainer.eval_train_size=2000",
@@ -83,7 +90,7 @@ def sweep(which: str, pair: int, out: Path, trials: int | None) -> dict[str, Any
     sweep_dir = out / "sweeps" / name
     storage = f"sqlite:///{out / 'sweeps' / (name + '.db')}"
     extra = [f"hydra.sweeper.n_trials={trials}"] if trials else []
-    overrides = [*(OLD if which == "old" else NEW), *extra]
+    overrides = [*SWEEP_KINDS[which], *extra]
     load = os.getloadavg()[0]
     wall = _fmnist(["-m", PRESET, f"hydra.sweep.dir={sweep_dir}", f"hydra.sweeper.storage={storage}",
                     f"hydra.sweeper.study_name=throughput_{name}", "~hydra.callbacks.summary",
@@ -209,6 +216,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["sweeps", "epochs", "steps", "report"])
     parser.add_argument("--pairs", type=int, default=3, help="interleaved old/new pairs")
+    parser.add_argument("--compare", nargs=2, default=["old", "new"], choices=list(SWEEP_KINDS),
+                        metavar="KIND", help=f"sweeps: the two kinds of sweep ({', '.join(SWEEP_KINDS)})")
     parser.add_argument("--trials", type=int, default=None,
                         help="trials per sweep (default: the preset's 12)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each epoch variant")
@@ -225,7 +234,8 @@ def main() -> None:
     if args.what == "sweeps":
         for pair in range(args.pairs):
             # interleaved, the order alternating, so a drift in load hits both alike
-            for which in (("old", "new") if pair % 2 == 0 else ("new", "old")):
+            a, b = args.compare
+            for which in ((a, b) if pair % 2 == 0 else (b, a)):
                 key = f"sweep/{which}/{pair}/{args.trials}"
                 if key not in done:
                     _append(results, {"key": key, "kind": "sweep",

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 from fmnist.errors import ConfigError
 
-__all__ = ["DROPOUT", "POSITIVE_INT", "Rule", "check_option", "check_value", "checked", "register",
-           "rules_for"]
+__all__ = ["DROPOUT", "FRACTION", "POSITIVE_INT", "SIZE", "Rule", "check_option", "check_value",
+           "checked", "register", "rules_for"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,6 +80,10 @@ class Rule:
 #: rules several options share
 POSITIVE_INT = Rule("int", lambda v: v > 0, "an integer >= 1")
 DROPOUT = Rule("number", lambda v: 0 <= v < 1, "in [0, 1)")
+#: a share of the images held out (a data option's ``val_fraction``, ``test_fraction``)
+FRACTION = Rule("number", lambda v: 0 < v < 1, "a number in (0, 1)")
+#: a subset size, or null for all
+SIZE = Rule("int?", lambda v: v > 0, "null or an integer >= 1")
 
 
 #: rules of library classes' arguments, by class (their subclasses inherit them)

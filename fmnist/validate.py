@@ -30,8 +30,8 @@ def _positive(v: Any) -> bool:
 
 #: the run-wide settings, present whatever the options: (key, type, range check or None, the
 #: rule in words); keys absent from a config are skipped. An option's own arguments (a model's
-#: dropout, a schedule's period, an optimizer's betas) are checked by the rules of what the
-#: option builds (:mod:`fmnist.rules`), not here.
+#: dropout, a schedule's period, an optimizer's betas, a data option's sizes and fractions) are
+#: checked by the rules of what the option builds (:mod:`fmnist.rules`), not here.
 RULES: list[RuleRow] = [
     ("seed", "int", lambda v: v >= 0, "an integer >= 0"),
     ("trainer.epochs", "int", _positive, "an integer >= 1"),
@@ -45,10 +45,6 @@ RULES: list[RuleRow] = [
     ("trainer.augment_workers", "workers", None, "auto or an integer >= 1"),
     ("trainer.eval_train_size", "int?", _positive, "null or an integer >= 1"),
     ("trainer.bn_recalibration_batches", "int?", _positive, "null or an integer >= 1"),
-    ("data.train_size", "int?", _positive, "null or an integer >= 1"),
-    ("data.eval_size", "int?", _positive, "null or an integer >= 1"),
-    ("data.val_fraction", "number", lambda v: 0 < v < 1, "a number in (0, 1)"),
-    ("data.test_fraction", "number", lambda v: 0 < v < 1, "a number in (0, 1)"),
 ]
 
 

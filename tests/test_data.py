@@ -60,7 +60,8 @@ def test_bad_train_size_is_refused(data_dir: Path, size: int) -> None:
 
 
 def test_bad_val_fraction_is_refused(data_dir: Path) -> None:
-    with pytest.raises(ConfigError, match=r"val_fraction must be in \(0, 1\), got data.val_fraction=1.5"):
+    with pytest.raises(ConfigError,
+                       match=r"val_fraction must be a number in \(0, 1\), got data.val_fraction=1.5"):
         load_fashion_mnist(data_dir, download=False, val_fraction=1.5)
 
 

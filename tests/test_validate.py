@@ -13,7 +13,8 @@ from fmnist.validate import rule_for
 #: the option each option key is checked with: its rules live on what the option builds
 _OPTIONS = OmegaConf.create({"optim": {"_target_": "keras.optimizers.Adam"},
                              "schedule": {"_target_": "fmnist.schedules.SGDR"},
-                             "model": {"_target_": "fmnist.models.deeper"}})
+                             "model": {"_target_": "fmnist.models.deeper"},
+                             "data": {"_target_": "fmnist.data.load_fashion_mnist"}})
 
 
 def check_value(key: str, value) -> None:

@@ -16,8 +16,9 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from fmnist.data.idx import read_idx
-from fmnist.data.splits import Splits, check_fraction, check_split, check_train_on, finish_splits
+from fmnist.data.splits import Splits, check_split, check_train_on, finish_splits
 from fmnist.errors import DataError
+from fmnist.rules import FRACTION, SIZE, checked
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -106,6 +107,7 @@ def _ensure_files(directory: Path, download: bool, mirrors: Sequence[str]) -> No
             )
 
 
+@checked("data", val_fraction=FRACTION, train_size=SIZE, eval_size=SIZE)
 def load_fashion_mnist(
     directory: str | os.PathLike[str] | None = None,
     *,
@@ -131,7 +133,6 @@ def load_fashion_mnist(
         train_on: ``train``, or ``train+val`` to train on the training and validation images
             together (after the subsets; no validation split then).
     """
-    check_fraction("data.val_fraction", val_fraction)
     check_train_on(train_on)
     directory = Path(os.path.expanduser(str(directory or DEFAULT_DATA_DIR))).absolute()
     if directory.exists() and not directory.is_dir():

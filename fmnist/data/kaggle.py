@@ -15,8 +15,9 @@ from sklearn.model_selection import train_test_split
 from fmnist.data.images import read_features
 from fmnist.data.prediction import load_prediction_file
 from fmnist.data.safe_npy import read_npy_dict
-from fmnist.data.splits import Splits, check_fraction, check_split, check_train_on, finish_splits
+from fmnist.data.splits import Splits, check_split, check_train_on, finish_splits
 from fmnist.errors import ConfigError, DataError
+from fmnist.rules import FRACTION, SIZE, checked
 
 __all__ = ["load_kaggle"]
 
@@ -29,7 +30,7 @@ def _plain(value: Any) -> Any:
 
 
 def _check_test_fraction(val_fraction: float, test_fraction: float) -> None:
-    check_fraction("data.test_fraction", test_fraction)
+    """Both fractions together leave training images (each alone is checked by the rules)."""
     if val_fraction + test_fraction >= 1:
         raise ConfigError(
             "data.val_fraction + data.test_fraction must be < 1, got "
@@ -60,6 +61,7 @@ def _read_target(obj: dict[str, Any], n: int, path: Path) -> tuple[np.ndarray, n
     return values, y
 
 
+@checked("data", val_fraction=FRACTION, test_fraction=FRACTION, train_size=SIZE, eval_size=SIZE)
 def load_kaggle(
     path: str | os.PathLike[str],
     *,
@@ -81,7 +83,6 @@ def load_kaggle(
     ``Splits.extra['predict']`` so the run can write a submission. ``train_on=train+val``
     trains on the training and validation images together (no validation split then).
     """
-    check_fraction("data.val_fraction", val_fraction)
     check_train_on(train_on)
     _check_test_fraction(val_fraction, test_fraction)
     path = Path(os.path.expanduser(str(path)))

@@ -18,7 +18,6 @@ __all__ = [
     "TRAIN_ON",
     "Splits",
     "as_images",
-    "check_fraction",
     "check_split",
     "check_train_on",
     "finish_splits",
@@ -78,12 +77,6 @@ def check_train_on(train_on: str) -> None:
     if train_on not in TRAIN_ON:
         raise ConfigError(f"data.train_on must be one of {', '.join(TRAIN_ON)}, "
                           f"got data.train_on={train_on!r}")
-
-
-def check_fraction(name: str, value: float) -> None:
-    """A share of the images held out: strictly between 0 and 1."""
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"{name} must be in (0, 1), got {name}={value}")
 
 
 def check_split(name: str, fraction: float, n: int, num_classes: int) -> None:
