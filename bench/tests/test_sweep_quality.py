@@ -165,10 +165,6 @@ def recorded_table():
     return read_table(TABLE), preset_of(read_meta(TABLE))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "target not met on the recorded table (17 configurations, 3,000 images, 6 epochs): at 1/3 "
-    "of the budget the shipped search's median best-so-far was 0.7590, random search's 0.7640 "
-    "(BENCHMARKS.md, Sweep quality); strict: when it passes, remove this marker"))
 def test_shipped_search_beats_random_at_a_third_of_the_budget(recorded_table) -> None:
     """The regression test on the replay data: the shipped default sampler + pruner reach a
     better median best-so-far than random search at 1/3 of the budget (the preset's sweep:
