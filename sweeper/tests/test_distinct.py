@@ -22,6 +22,8 @@ from optuna.trial import TrialState, create_trial
 
 SLEEPY = Path(__file__).resolve().parents[1] / "example" / "sleepy" / "app.py"
 TPE = ["hydra/sweeper/sampler=tpe", "hydra.sweeper.sampler.seed=42"]
+#: the duplicate check (off by default, as in the official plugin; on in fmnist's presets)
+DISTINCT = "hydra.sweeper.allow_duplicates=false"
 
 
 def _command(tmp_path: Path, db: Path, *overrides: str) -> list[str]:
@@ -49,7 +51,7 @@ def _ran(db: Path) -> list[float]:
 
 def test_a_fresh_seeded_sweep_is_reproducible(tmp_path: Path) -> None:
     runs = [_ran(db) for db in (tmp_path / "a.db", tmp_path / "b.db")
-            if _run(tmp_path, db, *TPE, "hydra.sweeper.n_trials=3") is not None]
+            if _run(tmp_path, db, *TPE, DISTINCT, "hydra.sweeper.n_trials=3") is not None]
     assert runs[0] == runs[1] and len(set(runs[0])) == 3
     # the seed itself, as before: TPE's first (random) sample with seed 42
     assert runs[0][0] == pytest.approx(-2.50919762305275)
@@ -58,13 +60,13 @@ def test_a_fresh_seeded_sweep_is_reproducible(tmp_path: Path) -> None:
 def test_resuming_a_seeded_study_samples_new_parameters(tmp_path: Path) -> None:
     db = tmp_path / "study.db"
     for n_trials in (3, 6, 9):  # fewer than TPE's 10 random startup trials: all from its stream
-        _run(tmp_path, db, *TPE, f"hydra.sweeper.n_trials={n_trials}")
+        _run(tmp_path, db, *TPE, DISTINCT, f"hydra.sweeper.n_trials={n_trials}")
     assert len(set(_ran(db))) == len(_ran(db)) == 9
 
 
 def test_concurrent_sweeps_of_one_study_sample_distinct_parameters(tmp_path: Path) -> None:
     db = tmp_path / "study.db"
-    procs = [subprocess.Popen(_command(tmp_path, db, *TPE, "hydra.sweeper.n_trials=9",
+    procs = [subprocess.Popen(_command(tmp_path, db, *TPE, DISTINCT, "hydra.sweeper.n_trials=9",
                                        f"hydra.sweep.dir={tmp_path / f'sweep{i}'}"),
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i in range(3)]
@@ -77,7 +79,7 @@ def test_concurrent_sweeps_of_one_study_sample_distinct_parameters(tmp_path: Pat
 
 def test_duplicates_in_a_tiny_space_are_sampled_again_then_drawn_at_random(tmp_path: Path) -> None:
     db = tmp_path / "study.db"
-    out = _run(tmp_path, db, *TPE, "hydra.sweeper.params.x='choice(1,2)'", "hydra.sweeper.n_trials=3",
+    out = _run(tmp_path, db, *TPE, DISTINCT, "hydra.sweeper.params.x='choice(1,2)'", "hydra.sweeper.n_trials=3",
                "hydra.sweeper.max_failure_rate=0.0")
     trials = _trials(db)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]

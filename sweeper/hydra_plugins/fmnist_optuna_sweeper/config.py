@@ -280,9 +280,11 @@ class OptunaSweeperConf:
     trial_overrides: bool | None = None
     worker_command: list[str] | None = None
     accept_changed_settings: bool = False
-    # run a sampled parameter set that a COMPLETE, PRUNED or RUNNING trial already has; false:
-    # sample again (3 times, then at random); grid samplers and enqueued trials are exempt
-    allow_duplicates: bool = False
+    # run a sampled parameter set that a COMPLETE, PRUNED or RUNNING trial already has (true, as
+    # the official plugin does: the study holds exactly the trials run); false: sample again (3
+    # times, then at random; each rejected draw stays as a never-started FAIL trial); grid
+    # samplers and enqueued trials are exempt. fmnist's shipped searches set false.
+    allow_duplicates: bool = True
     devices: list[Any] | None = None
     gpus_per_trial: int = 1
     # trials sharing each GPU when n_jobs is auto (GPU memory grows as needed)
