@@ -79,8 +79,8 @@ def test_concurrent_sweeps_of_one_study_sample_distinct_parameters(tmp_path: Pat
 
 def test_duplicates_in_a_tiny_space_are_sampled_again_then_drawn_at_random(tmp_path: Path) -> None:
     db = tmp_path / "study.db"
-    out = _run(tmp_path, db, *TPE, DISTINCT, "hydra.sweeper.params.x='choice(1,2)'", "hydra.sweeper.n_trials=3",
-               "hydra.sweeper.max_failure_rate=0.0")
+    out = _run(tmp_path, db, *TPE, DISTINCT, "hydra.sweeper.params.x='choice(1,2)'",
+               "hydra.sweeper.n_trials=3", "hydra.sweeper.max_failure_rate=0.0")
     trials = _trials(db)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(complete) == 3  # n_trials still met: a third point does not exist
