@@ -39,6 +39,8 @@ SWEEP_KINDS: dict[str, list[str]] = {
     "old": OLD, "new": NEW,
     # candidates for the new default, measured before they become it
     "new_spe8": ["trainer.steps_per_execution=8"],
+    # a new process per trial (sweeper < 0.7): the start-up that resident workers save
+    "new_fresh": ["hydra.sweeper.reuse_workers=false"],
     "new_spe16": ["trainer.steps_per_execution=16"],
 }
 #: one job of the quick preset (its data, epochs, precise BN) with the notebook's values

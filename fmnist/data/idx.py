@@ -4,6 +4,7 @@ plus one block."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import struct
 import zlib
@@ -41,12 +42,24 @@ def _header(f: _Readable, path: Path) -> tuple[int, ...]:
 
 
 def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (optionally gzip-compressed) into a uint8 array.
+    """Read an IDX file (optionally gzip-compressed) into a read-only uint8 array. A process
+    that runs many jobs (a sweep's resident worker) reads each file once: the array is kept
+    for as long as the file's size and modification time stay the same.
 
     >>> read_idx("train-labels-idx1-ubyte.gz").shape  # doctest: +SKIP
     (60000,)
     """
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise DataError(f"cannot read IDX file {path}: {exc}") from exc
+    return _read_idx(path.absolute(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_idx(path: Path, size: int, mtime_ns: int) -> np.ndarray:
+    """:func:`read_idx` of a file of that size and modification time."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:

@@ -5,4 +5,4 @@ enqueued trials, heartbeats with retry, and parallel or distributed workers.
 Select it with ``hydra/sweeper=optuna`` (or ``optuna_plus``); see ``config.OptunaSweeperConf``.
 """
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"

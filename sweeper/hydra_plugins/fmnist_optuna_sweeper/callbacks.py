@@ -51,9 +51,17 @@ def stop_with_parent(parent: int, interval: float = 1.0, grace: float = 30.0) ->
         time.sleep(grace)
         os._exit(1)
 
-    thread = threading.Thread(target=watch, name="sweep-watch", daemon=True)
-    thread.start()
+    with _WATCHING_GUARD:  # once per process: a resident worker runs many jobs (resident.py)
+        thread = _WATCHING.get(parent)
+        if thread is None or not thread.is_alive():
+            thread = _WATCHING[parent] = threading.Thread(target=watch, name="sweep-watch",
+                                                           daemon=True)
+            thread.start()
     return thread
+
+
+_WATCHING: dict[int, threading.Thread] = {}
+_WATCHING_GUARD = threading.Lock()
 
 
 def outcome_from_job_return(ret: JobReturn, main_file: str | None = None) -> dict[str, Any]:

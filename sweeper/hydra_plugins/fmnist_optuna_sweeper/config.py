@@ -279,6 +279,9 @@ class OptunaSweeperConf:
     grace_period: int | None = None
     trial_overrides: bool | None = None
     worker_command: list[str] | None = None
+    # with worker_command (or the running app) a Python app: one process per sweep worker runs
+    # all of that worker's jobs (TensorFlow is imported once); false: a new process per job
+    reuse_workers: bool = True
     accept_changed_settings: bool = False
     # run a sampled parameter set that a COMPLETE, PRUNED or RUNNING trial already has (true, as
     # the official plugin does: the study holds exactly the trials run); false: sample again (3

@@ -201,7 +201,8 @@ def _in_process(launcher: Any, options: DictConfig, config: DictConfig, sweep_di
 def _subprocesses(launcher: Any, options: DictConfig, config: DictConfig, sweep_dir: Path,
                   n_jobs: int, command: list[str] | None) -> list[workers.Launch]:
     assert command is not None
-    return [workers.Subprocess(command, config, sweep_dir, gpus=gpus, local_jobs=n_jobs)
+    return [workers.Subprocess(command, config, sweep_dir, gpus=gpus, local_jobs=n_jobs,
+                               reuse=bool(options.get("reuse_workers", True)))
             for gpus in worker_gpus(options, n_jobs)]
 
 

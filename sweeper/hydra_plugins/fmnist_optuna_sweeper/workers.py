@@ -5,9 +5,11 @@ run_dir)``; a sweep worker calls it without caring where the job runs:
 * :class:`ThroughLauncher` hands it to a launcher that runs jobs elsewhere, from each of
   ``n_jobs`` threads (``n_jobs > 1``, see ``launching.py``), and returns as soon as the job
   says it ended (``callbacks.JobEndSignal``), even before the launcher has noticed;
-* :class:`Subprocess` runs the app again as a single run in its own process
+* :class:`Subprocess` runs the app again as a single run in a process of its own
   (``n_jobs > 1``), with ``OPTUNA_SWEEPER_WORKER=1`` in its environment; the job's outcome
-  comes back through ``optuna_result.json`` (written by ``callbacks.JobResultWriter``).
+  comes back through ``optuna_result.json`` (written by ``callbacks.JobResultWriter``). With
+  ``reuse_workers`` (the default) that process stays for the worker's next jobs
+  (``resident.py``), so the app's imports are paid once per worker, not once per trial.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from hydra_plugins.fmnist_optuna_sweeper.callbacks import (
 )
 from hydra_plugins.fmnist_optuna_sweeper.errors import SweepError
 from hydra_plugins.fmnist_optuna_sweeper.outcome import Outcome
+from hydra_plugins.fmnist_optuna_sweeper.resident import Resident, resident_command
 from hydra_plugins.fmnist_optuna_sweeper.storage import STORAGE_ENV, mask_url
 from omegaconf import DictConfig
 from optuna.trial import TrialState
@@ -224,7 +227,7 @@ class Subprocess:
     in_process = False
 
     def __init__(self, command: list[str], config: DictConfig, sweep_dir: Path,
-                 gpus: Sequence[str] = (), local_jobs: int = 1) -> None:
+                 gpus: Sequence[str] = (), local_jobs: int = 1, reuse: bool = False) -> None:
         self.command, self.sweep_dir, self.local_jobs = command, sweep_dir, local_jobs
         self.gpus = list(gpus)  # this worker's CUDA_VISIBLE_DEVICES (devices.py); () = inherit
         self.hydra_overrides = _hydra_overrides(config)
@@ -234,6 +237,9 @@ class Subprocess:
         self._running: set[subprocess.Popen[bytes]] = set()
         self._guard = threading.Lock()
         self.stopping = False
+        # one process for all of this worker's jobs (resident.py), when the command is Python's
+        resident = resident_command(command) if reuse else None
+        self.resident = None if resident is None else Resident(resident, self.cwd)
 
     def interrupt(self) -> None:
         """Start no more jobs and interrupt the running ones (SIGINT, as Ctrl-C in a terminal
@@ -258,13 +264,47 @@ class Subprocess:
                 proc.kill()
 
     def close(self) -> None:
-        """:meth:`stop` the jobs still running (none once every launch returned)."""
+        """:meth:`stop` the jobs still running (none once every launch returned), and let the
+        resident worker exit."""
         self.stop()
+        if self.resident is not None:
+            self.resident.close()
+
+    def _env(self) -> dict[str, str]:
+        """The environment of this worker's jobs: the storage URL travels in it (not in argv),
+        and the job watches its parent, the sweep."""
+        env = {**os.environ, WORKER_ENV: "1", PARENT_ENV: str(os.getpid()),
+               LOCAL_JOBS_ENV: str(self.local_jobs)}
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpus)
+        return env
+
+    def _run(self, args: list[str], log_path: Path) -> int | None:
+        """Run the app with ``args``, its output into ``log_path``: in the resident worker, or
+        in a process of its own; its exit status, None when the sweep is stopping."""
+        with open(log_path, "w") as out:
+            with self._guard:
+                if self.stopping:
+                    return None
+                if self.resident is not None:
+                    proc = self.resident.start(self._env())
+                else:  # its own process group, as the resident worker's (resident.py)
+                    proc = subprocess.Popen([*self.command, *args], stdout=out,
+                                            stderr=subprocess.STDOUT, env=self._env(),
+                                            cwd=self.cwd, start_new_session=True)
+                self._running.add(proc)
+            try:
+                if self.resident is not None:
+                    return self.resident.run(args, self._env(), log_path)
+                return proc.wait()
+            finally:
+                with self._guard:
+                    self._running.discard(proc)
 
     def __call__(self, trial: Any, overrides: list[str]) -> tuple[Outcome, Path | None]:
         run_dir = self.sweep_dir / str(trial.number)
         command = [
-            *self.command, *self.hydra_overrides, *overrides,
+            *self.hydra_overrides, *overrides,
             f"hydra.run.dir={format_value(str(run_dir))}",
             "+hydra.callbacks.optuna_result._target_="
             "hydra_plugins.fmnist_optuna_sweeper.callbacks.JobResultWriter",
@@ -273,30 +313,14 @@ class Subprocess:
         masked = mask_url(url)
         if masked != url:  # a password in a config file: the job's saved config shows it masked
             command.insert(-1, f"++hydra.sweeper.storage={format_value(masked)}")
-        # the storage URL travels in the environment, not in argv; the job watches its parent
-        env = {**os.environ, WORKER_ENV: "1", PARENT_ENV: str(os.getpid()),
-               LOCAL_JOBS_ENV: str(self.local_jobs)}
-        if self.gpus:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpus)
         log_path = self.logs / f"{trial.number}.log"
-        with open(log_path, "w") as out:
-            with self._guard:
-                if self.stopping:
-                    return Outcome(TrialState.FAIL, error=INTERRUPTED), None
-                # its own process group: a Ctrl-C in the terminal reaches the sweep only, which
-                # then stops its jobs itself (and records them), wherever the signal came from
-                proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                        cwd=self.cwd, start_new_session=True)
-                self._running.add(proc)
-            try:
-                proc.wait()
-            finally:
-                with self._guard:
-                    self._running.discard(proc)
+        returncode = self._run(command, log_path)
+        if returncode is None:
+            return Outcome(TrialState.FAIL, error=INTERRUPTED), None
         result = run_dir / RESULT_FILE
         if result.exists():
             return Outcome.from_dict(json.loads(result.read_text())), run_dir
         lines = [line for line in log_path.read_text().splitlines()
                  if line.strip() and not line.startswith(("I0000", "W0000", "WARNING: All log"))]
         tail = "\n".join(lines[-15:])
-        return Outcome(TrialState.FAIL, error=f"worker exited with {proc.returncode}: {tail}"), run_dir
+        return Outcome(TrialState.FAIL, error=f"worker exited with {returncode}: {tail}"), run_dir
