@@ -181,7 +181,6 @@ def _job(target: list[str], job: dict[str, Any], cwd: str) -> tuple[int, bool]:
             os.environ.update(environ)
             sys.path[:] = path
             os.chdir(cwd)
-    _clear()
     return code, stop
 
 
@@ -200,11 +199,21 @@ def main(args: list[str]) -> int:
         if not line.strip():
             continue
         code, stop = _job(target, json.loads(line), cwd)
-        answers.write(json.dumps({"rc": code, "stop": stop}) + "\n")
+        answers.write(json.dumps({"rc": code, "stop": stop}) + "\n")  # the sweep goes on
         if stop:
             return code
+        _clear()  # while the sweep samples the next trial
     return 0
 
 
+def _exit(code: int) -> None:
+    """Exit at once: the jobs' files are written and closed, and an interpreter holding
+    TensorFlow takes 1-2 s to tear it down, which the sweep would wait for."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(ValueError, OSError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    _exit(main(sys.argv[1:]))
