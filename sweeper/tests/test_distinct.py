@@ -64,17 +64,38 @@ def test_resuming_a_seeded_study_samples_new_parameters(tmp_path: Path) -> None:
     assert len(set(_ran(db))) == len(_ran(db)) == 9
 
 
-def test_concurrent_sweeps_of_one_study_sample_distinct_parameters(tmp_path: Path) -> None:
-    db = tmp_path / "study.db"
-    procs = [subprocess.Popen(_command(tmp_path, db, *TPE, DISTINCT, "hydra.sweeper.n_trials=9",
+def _concurrent(tmp_path: Path, db: Path, n_trials: int, sweeps: int = 3) -> None:
+    """``sweeps`` sweeps of one study at once; ``n_trials`` counts the study's trials, so
+    together they run ``n_trials`` (each about its share)."""
+    procs = [subprocess.Popen(_command(tmp_path, db, *TPE, DISTINCT, f"hydra.sweeper.n_trials={n_trials}",
                                        f"hydra.sweep.dir={tmp_path / f'sweep{i}'}"),
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for i in range(3)]
+             for i in range(sweeps)]
     for proc in procs:
         out = proc.communicate(timeout=300)[0]
         assert proc.returncode == 0, out[-3000:]
+
+
+def test_concurrent_sweeps_of_one_study_sample_distinct_parameters(tmp_path: Path) -> None:
+    db = tmp_path / "study.db"
+    _concurrent(tmp_path, db, n_trials=9)
     ran = _ran(db)
     assert len(ran) == 9 and len(set(ran)) == 9
+
+
+@pytest.mark.slow  # ~11 to 22 s (the 9-trial test above is the quick one)
+def test_three_concurrent_sweeps_of_ten_trials_then_a_resumed_one_sample_distinct_parameters(
+        tmp_path: Path) -> None:
+    """Past TPE's 10 random startup trials too: a continuous space, no parameter set twice."""
+    db = tmp_path / "study.db"
+    _concurrent(tmp_path, db, n_trials=30)
+    ran = _ran(db)
+    assert len(ran) == 30 and len(set(ran)) == 30
+    complete = [t for t in _trials(db) if t.state == TrialState.COMPLETE]
+    assert {Path(t.user_attrs["run_dir"]).parent.name for t in complete} == {"sweep0", "sweep1", "sweep2"}
+    _run(tmp_path, db, *TPE, DISTINCT, "hydra.sweeper.n_trials=40")
+    ran = _ran(db)
+    assert len(ran) == 40 and len(set(ran)) == 40
 
 
 def test_duplicates_in_a_tiny_space_are_sampled_again_then_drawn_at_random(tmp_path: Path) -> None:

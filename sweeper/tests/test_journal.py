@@ -3,6 +3,7 @@ heartbeats (fmnist sweeps sharing a journal: tests/test_journal.py)."""
 
 from __future__ import annotations
 
+import datetime
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hydra_plugins.fmnist_optuna_sweeper.journal import (
     is_journal,
     journal_path,
 )
+from hydra_plugins.fmnist_optuna_sweeper.stale import fail_dead_trials, heartbeatless, never_started
 from optuna.trial import TrialState
 
 
@@ -85,3 +87,20 @@ def test_a_trial_whose_heartbeat_stopped_is_failed_and_retried(tmp_path: Path) -
     assert trials[3].params == trials[1].params
     assert isinstance(trials[0].system_attrs[HEARTBEAT_ATTR], float)
     assert silent.number == 2
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_a_trial_without_any_heartbeat_is_failed_once_the_grace_period_is_over(tmp_path: Path) -> None:
+    """A trial whose sweep died between claiming it and its first heartbeat (a full disk) is
+    found in a journal as in an RDB storage (``stale.py``)."""
+    storage = HeartbeatJournalStorage(tmp_path / "study.log", heartbeat_interval=30)
+    study = optuna.create_study(study_name="s", storage=storage)
+    beating, silent = (study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}) for _ in range(2))
+    storage.record_heartbeat(beating._trial_id)
+    assert heartbeatless(study._storage, study._study_id) == {silent._trial_id}
+    later = datetime.datetime.now() + datetime.timedelta(seconds=61)
+    assert fail_dead_trials(study, grace_period=120, now=later) == []  # maybe still starting
+    assert fail_dead_trials(study, grace_period=60, now=later) == [silent._trial_id]
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.RUNNING, TrialState.FAIL]
+    assert never_started(trials[1]) and "no heartbeat" in trials[1].user_attrs["error"]

@@ -4,7 +4,6 @@ ends within seconds of the sweep's death by kill -9 or SIGTERM, mid-trial."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -15,20 +14,9 @@ from pathlib import Path
 
 import pytest
 from hydra_plugins.fmnist_optuna_sweeper.reaper import SWEEP_ENV, carriers, carries, reap, wait_for_end
+from procs import MARK, kill_marked, marked, outliving
 
 SLEEPY = Path(__file__).resolve().parents[1] / "example" / "sleepy" / "app.py"
-MARK = "FMNIST_ORPHAN_TEST"
-
-
-def _marked(token: str) -> list[int]:
-    """The live processes whose environment holds ``MARK=token``."""
-    entry = f"{MARK}={token}".encode()
-    found = []
-    for path in Path("/proc").glob("[0-9]*/environ"):
-        with contextlib.suppress(OSError):
-            if carries(path.read_bytes(), entry):
-                found.append(int(path.parent.name))
-    return found
 
 
 JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
@@ -58,20 +46,15 @@ def test_no_process_of_a_killed_sweep_outlives_it(tmp_path: Path, launcher: list
             assert sweep.poll() is None, sweep.communicate()[0][-3000:]
             assert time.monotonic() < deadline, "two jobs should have started"
             time.sleep(0.1)
-        started = _marked(token)
+        started = marked(token)
         assert len(started) >= 4  # the sweep, its watchdog, two jobs (and their helpers)
         sweep.send_signal(signum)
         out = sweep.communicate(timeout=30)[0]
-        deadline = time.monotonic() + 10
-        while alive := _marked(token):
-            assert time.monotonic() < deadline, (
-                f"alive 10 s after the sweep's death: {alive} of {started}\n{out[-2000:]}")
-            time.sleep(0.2)
+        alive = outliving(token, 10)
+        assert not alive, f"alive 10 s after the sweep's death: {alive} of {started}\n{out[-2000:]}"
     finally:
         sweep.kill()
-        for pid in _marked(token):  # a failed test leaves nothing behind either
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        kill_marked(token)  # a failed test leaves nothing behind either
 
 
 # ----------------------------------------------------------------------------- the pieces, pure

@@ -12,14 +12,25 @@ heartbeat is the trial's ``fmnist:heartbeat`` system attribute (the writer's wal
 time), and a RUNNING trial whose last heartbeat is older than the grace period is stale, so
 ``optuna.storages.fail_stale_trials`` and the retry callback work as with RDB storages. The
 machines' clocks must roughly agree (NTP), as the grace period is compared across them.
+
+An append is whole or absent (``WholeLineFileBackend``): Optuna's own backend leaves the part
+of a line written before a full disk stopped it (``EFBIG``, ``ENOSPC``), the next append
+completes that line into one that is not JSON, and from then on every reader of the journal
+fails with a ``JSONDecodeError``: one full disk would end the study. Here a failed append is
+cut off again, and an unfinished last line that an older writer left (one that no reader has
+taken, as Optuna skips it) is cut off before the next append.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import JournalStorage
@@ -27,7 +38,10 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["HeartbeatJournalStorage", "is_journal", "journal_path", "study_lock"]
+__all__ = ["HeartbeatJournalStorage", "WholeLineFileBackend", "is_journal", "journal_path",
+           "study_lock", "whole_lines"]
+
+log = logging.getLogger(__name__)
 
 SCHEME = "journal://"
 HEARTBEAT_ATTR = "fmnist:heartbeat"
@@ -51,6 +65,58 @@ def journal_path(url: str) -> Path:
     return Path(path).expanduser().absolute()
 
 
+def whole_lines(fd: int, chunk: int = 4096) -> int:
+    """The size of the file ``fd`` up to the end of its last complete line (``\\n``): its
+    size, unless a write stopped part-way through a line."""
+    end = os.fstat(fd).st_size
+    while end > 0:
+        start = max(0, end - chunk)
+        block = os.pread(fd, end - start, start)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        end = start
+    return 0
+
+
+class WholeLineFileBackend(JournalFileBackend):
+    """Optuna's journal file backend whose appends are whole lines or nothing (see the module
+    docstring); the same file format and lock."""
+
+    def __init__(self, file_path: str) -> None:
+        self.file_path, self.lock = file_path, JournalFileSymlinkLock(file_path)
+        super().__init__(file_path, self.lock)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(entry, separators=(",", ":")) + "\n" for entry in logs).encode()
+        self.lock.acquire()
+        try:
+            fd = os.open(self.file_path, os.O_RDWR | os.O_APPEND)
+            try:
+                _append(fd, data, self.file_path)
+            finally:
+                os.close(fd)
+        finally:
+            self.lock.release()
+
+
+def _append(fd: int, data: bytes, path: str) -> None:
+    """Append ``data`` to ``fd`` whole, or cut the file back and raise."""
+    size = whole_lines(fd)
+    if size < os.fstat(fd).st_size:
+        log.warning("%s ends in an unfinished line (a write that failed part-way): cut off",
+                    path)
+        os.ftruncate(fd, size)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except BaseException:
+        os.ftruncate(fd, size)
+        raise
+
+
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
     """A journal storage whose trials carry heartbeats (see the module docstring)."""
 
@@ -63,7 +129,7 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         if grace_period is not None and grace_period <= 0:
             raise ValueError(f"grace_period must be > 0, got grace_period={grace_period}")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        super().__init__(JournalFileBackend(str(path)))
+        super().__init__(WholeLineFileBackend(str(path)))
         self.path = Path(path)
         self.heartbeat_interval = heartbeat_interval
         self.grace_period = grace_period

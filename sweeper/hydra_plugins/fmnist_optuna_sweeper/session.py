@@ -44,15 +44,16 @@ def open_session(plan: Plan, options: DictConfig, config: DictConfig, sweep_dir:
     store, study = storage.open_study(
         url, study_name, plan.directions, plan.sampler, plan.pruner, o.heartbeat_interval,
         o.grace_period, int(o.retry_failed))
-    records.check_settings(study, plan.space.fixed, bool(o.accept_changed_settings))
-    # jobs load the study from the storage, where Optuna keeps no pruner: store its config
-    study.set_user_attr(PRUNER_ATTR, plan.pruner_spec)
     lock = storage.StudyLock(url, study_name, store)
-    with lock(), storage.quiet():
-        if o.heartbeat_interval:
-            stale.fail_dead_trials(study, float(o.grace_period or 2 * o.heartbeat_interval))
-        for entry in plan.enqueued:
-            study.enqueue_trial(entry, skip_if_exists=True)
+    with storage.writing(url):
+        records.check_settings(study, plan.space.fixed, bool(o.accept_changed_settings))
+        # jobs load the study from the storage, where Optuna keeps no pruner: store its config
+        study.set_user_attr(PRUNER_ATTR, plan.pruner_spec)
+        with lock(), storage.quiet():
+            if o.heartbeat_interval:
+                stale.fail_dead_trials(study, float(o.grace_period or 2 * o.heartbeat_interval))
+            for entry in plan.enqueued:
+                study.enqueue_trial(entry, skip_if_exists=True)
     return Session(url, store, study, lock)
 
 

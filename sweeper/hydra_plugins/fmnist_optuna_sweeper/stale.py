@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime
+import logging
 from typing import Any
 
 import optuna
@@ -20,6 +21,7 @@ __all__ = ["NEVER_STARTED", "fail_dead_trials", "fail_unstarted", "heartbeatless
 
 #: the user attribute of a trial failed before its job started (not counted in ``n_trials``)
 NEVER_STARTED = "never_started"
+log = logging.getLogger(__name__)
 
 
 def never_started(trial: FrozenTrial) -> bool:
@@ -30,7 +32,9 @@ def never_started(trial: FrozenTrial) -> bool:
 def heartbeatless(storage: Any, study_id: int) -> set[int]:
     """The ids of the study's RUNNING trials that never recorded a heartbeat (RDB and our
     journal storage; other storages keep no heartbeats: empty)."""
-    storage = getattr(storage, "_backend", storage)  # a study's RDB storage is wrapped in a cache
+    backend = getattr(storage, "_backend", None)  # a study's RDB storage is wrapped in a cache
+    if isinstance(backend, optuna.storages.BaseStorage):  # (a journal's _backend is its file)
+        storage = backend
     if isinstance(storage, optuna.storages.RDBStorage):
         from optuna.storages._rdb import models
         from optuna.storages._rdb.storage import _create_scoped_session
@@ -56,13 +60,18 @@ def heartbeatless(storage: Any, study_id: int) -> set[int]:
 
 def fail_unstarted(study: optuna.Study, trial_id: int, error: str) -> bool:
     """Fail a RUNNING trial whose job never started, marked ``never_started``, with ``error``
-    recorded; False when another process finished it first."""
+    recorded; False when another process finished it first, or when the storage cannot be
+    written (a full disk: the trial stays RUNNING until a later sweep finds it without a
+    heartbeat; the caller's own error goes on)."""
     storage = study._storage
     try:
         storage.set_trial_user_attr(trial_id, NEVER_STARTED, True)
         storage.set_trial_user_attr(trial_id, "error", error)
         return bool(storage.set_trial_state_values(trial_id, state=TrialState.FAIL))
     except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+        return False
+    except Exception as exc:
+        log.warning("Could not fail trial %d (%s): %s: %s", trial_id, error, type(exc).__name__, exc)
         return False
 
 

@@ -17,6 +17,7 @@ null                   any                   a fresh study that is not kept, as 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import random
 import re
@@ -36,6 +37,7 @@ from hydra_plugins.fmnist_optuna_sweeper.kinds import MEMORY, Heartbeats, kind_o
 __all__ = [
     "MEMORY",
     "STORAGE_ENV",
+    "StorageWriteError",
     "StudyLock",
     "check_study_name",
     "has_password",
@@ -47,6 +49,8 @@ __all__ = [
     "open_study",
     "quiet",
     "resolve",
+    "write_failure",
+    "writing",
 ]
 
 log = logging.getLogger(__name__)
@@ -167,6 +171,50 @@ def is_transient(exc: BaseException) -> bool:
     if not isinstance(exc, sa.DBAPIError):
         return False
     return bool(exc.connection_invalidated) or bool(_TRANSIENT.search(str(exc.orig or exc)))
+
+
+#: what a write that found no room says: a full disk or quota, a file at its size limit
+#: (SQLite: "database or disk is full" on ENOSPC, "disk I/O error" on EFBIG; PostgreSQL:
+#: "could not extend file")
+_NO_ROOM = re.compile(r"no space left|disk is full|disk i/o error|file too large|disk quota|could not extend",
+                      re.IGNORECASE)
+_NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+class StorageWriteError(SweepError):
+    """The study's storage cannot be written (a full disk, a file at its size limit, a quota)."""
+
+
+def write_failure(exc: BaseException) -> str | None:
+    """What a write that found no room said, when ``exc`` or an error that caused it is one
+    (the database driver's error under Optuna's and SQLAlchemy's); else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _NO_ROOM_ERRNOS:
+            return str(seen)
+        if not isinstance(seen, OSError) and _NO_ROOM.search(str(seen)):
+            return (str(seen).strip().splitlines() or [""])[0]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+@contextlib.contextmanager
+def writing(url: str) -> Iterator[None]:
+    """Turn an error that says a write to the storage ``url`` found no room into a
+    :class:`StorageWriteError` naming the storage and what to do."""
+    try:
+        yield
+    except SweepError:
+        raise  # says what went wrong already
+    except Exception as exc:
+        if (said := write_failure(exc)) is None:
+            raise
+        raise StorageWriteError(
+            f"cannot write to the study's storage {mask_url(url)}: {said} (is its disk full?); "
+            "the trials this sweep had claimed and not finished stay RUNNING until a later sweep "
+            "fails them once hydra.sweeper.grace_period is over (those whose job had not started "
+            "do not count towards n_trials): free some space and run the sweep again to finish "
+            "the study") from exc
 
 
 def retry_transient(what: str, call: Callable[[], T], attempts: int = 5) -> T:

@@ -94,7 +94,8 @@ class OptunaSweeper(Sweeper):
                          trial_overrides=self._trial_overrides(session.url),
                          allow_duplicates=bool(o.allow_duplicates))
         self._log_start(session, plan, loop, len(launches), sweep_dir)
-        loop.run(launches)
+        with storage.writing(session.url):  # a full disk: a clear error, not a traceback
+            loop.run(launches)
         records.write_results(sweep_dir / records.RESULTS_FILE, session.study, session.masked_url)
         _log_best(session.study)
         if loop.interrupted.is_set():
