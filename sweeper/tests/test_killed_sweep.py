@@ -110,8 +110,14 @@ def _kill_after_two_jobs_then_resume(tmp_path: Path, launcher: list[str], signum
     assert {t.number: t.values for t in trials if t.number in completed} == completed
 
 
+#: the default suite's share: each launcher once, each signal at least once (all in -m slow)
+QUICK = {"subprocess-workers-kill9", "joblib-sigterm", "submitit-local-kill9"}
+
+
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux's /proc")
-@pytest.mark.parametrize(("launcher", "signum"), CASES)
+@pytest.mark.parametrize(("launcher", "signum"), [
+    pytest.param(*case.values, id=case.id, marks=[] if case.id in QUICK else [pytest.mark.slow])
+    for case in CASES])
 def test_results_survive_and_no_process_outlives_a_killed_sweep(
         tmp_path: Path, launcher: list[str], signum: int) -> None:
     _kill_after_two_jobs_then_resume(tmp_path, launcher, signum)

@@ -22,6 +22,7 @@ SLEEPY = Path(__file__).resolve().parents[1] / "example" / "sleepy" / "app.py"
 JOBLIB = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 
 
+@pytest.mark.slow  # the same end, results included, in test_killed_sweep.py's default cases
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux's /proc")
 @pytest.mark.parametrize(("launcher", "signum"), [
     pytest.param([], signal.SIGKILL, id="subprocess-workers-kill9"),
