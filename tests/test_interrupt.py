@@ -19,6 +19,12 @@ from tests.conftest import REPO
 from tests.test_sweeper import _search
 
 
+def _as_in_a_terminal() -> None:
+    """The sweep as a terminal starts it, SIGINT not ignored (whatever started pytest: a shell
+    script's ``cmd &`` starts it, and pytest-xdist's workers, with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _training(run_dir: Path) -> bool:
     history = run_dir / "history.csv"
     return history.exists() and len(history.read_text().splitlines()) >= 2
@@ -34,7 +40,7 @@ def test_ctrl_c_of_a_sweep_then_rerun(tmp_path: Path, n_jobs: int) -> None:
                f"hydra.sweeper.storage={storage}", "hydra.sweeper.n_trials=4",
                f"hydra.sweeper.n_jobs={n_jobs}"]
     proc = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=_as_in_a_terminal)
     deadline = time.monotonic() + 300
     while not all(_training(tmp_path / "sweep" / str(n)) for n in running):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
@@ -84,7 +90,7 @@ def test_kill_9_of_a_sweep_stops_its_workers_and_resume_completes(tmp_path: Path
                "hydra.sweeper.n_jobs=2", "hydra.sweeper.heartbeat_interval=1",
                "hydra.sweeper.grace_period=3"]
     proc = subprocess.Popen(command, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, preexec_fn=_as_in_a_terminal)
     deadline = time.monotonic() + 300
     while not all(_training(sweep_dir / str(n)) for n in (0, 1)):
         assert proc.poll() is None and time.monotonic() < deadline

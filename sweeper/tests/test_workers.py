@@ -12,6 +12,10 @@ def _workers():
     return importlib.import_module("hydra_plugins.fmnist_optuna_sweeper.workers")
 
 
+def _processes():
+    return importlib.import_module("hydra_plugins.fmnist_optuna_sweeper.processes")
+
+
 @pytest.mark.parametrize(("value", "text"), [
     (True, "true"), (None, "null"), (0.1, "0.1"), (3, "3"), ("adam", "adam"),
     ("a b", "'a b'"), ("it's", "'it\\'s'"), ("/tmp/x-1.db", "/tmp/x-1.db"),
@@ -21,7 +25,7 @@ def test_format_value(value, text: str) -> None:
 
 
 def test_worker_command_configured_wins() -> None:
-    assert _workers().worker_command(["python", "-m", "app"], "anything") == ["python", "-m", "app"]
+    assert _processes().worker_command(["python", "-m", "app"], "anything") == ["python", "-m", "app"]
 
 
 def test_worker_command_under_pytest_is_a_clear_error() -> None:
@@ -29,7 +33,7 @@ def test_worker_command_under_pytest_is_a_clear_error() -> None:
     errors = importlib.import_module("hydra_plugins.fmnist_optuna_sweeper.errors")
     with pytest.raises(errors.SweepError, match=r"was not started as the app whose task function is "
                        r"in 'my_app.main'.*hydra.sweeper.worker_command"):
-        _workers().worker_command(None, "my_app.main")
+        _processes().worker_command(None, "my_app.main")
 
 
 def test_worker_command_of_a_module_app(monkeypatch) -> None:
@@ -37,7 +41,7 @@ def test_worker_command_of_a_module_app(monkeypatch) -> None:
     main = type(sys)("__main__")
     main.__spec__ = type("Spec", (), {"name": "pkg.__main__"})()  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "__main__", main)
-    assert _workers().worker_command(None, "pkg.app") == [sys.executable, "-m", "pkg"]
+    assert _processes().worker_command(None, "pkg.app") == [sys.executable, "-m", "pkg"]
 
 
 def test_worker_command_of_a_console_script(monkeypatch) -> None:
@@ -51,7 +55,7 @@ def test_worker_command_of_a_console_script(monkeypatch) -> None:
     main = type(sys)("__main__")
     monkeypatch.setitem(sys.modules, "__main__", main)
     monkeypatch.setattr(sys, "argv", [script])
-    assert _workers().worker_command(None, "pip._internal.app") == [sys.executable, script]
+    assert _processes().worker_command(None, "pip._internal.app") == [sys.executable, script]
 
 
 class _SlowToNotice:

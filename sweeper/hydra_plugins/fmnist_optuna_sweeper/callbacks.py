@@ -51,6 +51,7 @@ def stop_with_parent(parent: int, interval: float = 1.0, grace: float = 30.0) ->
         time.sleep(grace)
         os._exit(1)
 
+    obey_sigint()
     with _WATCHING_GUARD:  # once per process: a resident worker runs many jobs (resident.py)
         thread = _WATCHING.get(parent)
         if thread is None or not thread.is_alive():
@@ -58,6 +59,16 @@ def stop_with_parent(parent: int, interval: float = 1.0, grace: float = 30.0) ->
                                                            daemon=True)
             thread.start()
     return thread
+
+
+def obey_sigint() -> None:
+    """Let SIGINT interrupt this job (KeyboardInterrupt) even when it was started with SIGINT
+    ignored (a sweep started in the background by a shell script, ``cmd &``, passes that on):
+    the sweep stops its jobs with SIGINT, and the job runs in a session of its own, out of a
+    terminal's reach. Only the main thread may set a handler; elsewhere nothing changes."""
+    if (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) == signal.SIG_IGN):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 _WATCHING: dict[int, threading.Thread] = {}

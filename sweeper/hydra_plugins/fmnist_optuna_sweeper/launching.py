@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hydra_plugins.fmnist_optuna_sweeper import workers
+from hydra_plugins.fmnist_optuna_sweeper import processes, workers
 from hydra_plugins.fmnist_optuna_sweeper.devices import (
     DeviceError,
     assign_devices,
@@ -185,9 +185,9 @@ def _command(launcher: Any, options: DictConfig, task_module: str, n_jobs: int) 
     if n_jobs <= 1 or not is_basic(launcher):
         return None
     if options.worker_command:  # a wrong worker command is an error now, not n failed trials
-        return workers.worker_command(options.worker_command, task_module)
+        return processes.worker_command(options.worker_command, task_module)
     with contextlib.suppress(SweepError):  # not started as the app: the official sequential jobs
-        return workers.worker_command(None, task_module)
+        return processes.worker_command(None, task_module)
     return None
 
 
@@ -201,7 +201,7 @@ def _in_process(launcher: Any, options: DictConfig, config: DictConfig, sweep_di
 def _subprocesses(launcher: Any, options: DictConfig, config: DictConfig, sweep_dir: Path,
                   n_jobs: int, command: list[str] | None) -> list[workers.Launch]:
     assert command is not None
-    return [workers.Subprocess(command, config, sweep_dir, gpus=gpus, local_jobs=n_jobs,
+    return [processes.Subprocess(command, config, sweep_dir, gpus=gpus, local_jobs=n_jobs,
                                reuse=bool(options.get("reuse_workers", True)))
             for gpus in worker_gpus(options, n_jobs)]
 

@@ -30,6 +30,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from hydra_plugins.fmnist_optuna_sweeper.callbacks import obey_sigint
+
 __all__ = ["Resident", "resident_command"]
 
 _MODULE = "hydra_plugins.fmnist_optuna_sweeper.resident"
@@ -193,6 +195,7 @@ def main(args: list[str]) -> int:
         return 2
     if target[0] != "-m":  # as `python SCRIPT` does: the script's directory first on the path
         sys.path.insert(0, str(Path(target[0]).resolve().parent))
+    obey_sigint()  # the sweep interrupts a job with SIGINT (Ctrl-C of the sweep)
     answers: IO[str] = os.fdopen(os.dup(1), "w", buffering=1)
     cwd = os.getcwd()
     for line in sys.stdin:
