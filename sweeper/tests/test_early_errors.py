@@ -23,7 +23,7 @@ def _module(name: str) -> Any:
 
 
 def worker_command(*args: Any) -> Any:
-    return _module("workers").worker_command(*args)
+    return _module("processes").worker_command(*args)
 
 
 def _check_enqueued(*args: Any, **kwargs: Any) -> Any:
