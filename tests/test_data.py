@@ -227,3 +227,23 @@ def test_idx_header_declaring_more_than_the_file_is_refused(tmp_path: Path) -> N
     tiny.write_bytes(struct.pack(">HBB3I", 0, 8, 3, 5, 2, 2) + b"\0" * 20)
     with pytest.raises(DataError, match="at least 8x8"):
         load_prediction_file(tiny)
+
+
+def test_read_idx_reads_a_file_once_until_it_changes(tmp_path: Path) -> None:
+    """A resident sweep worker runs many jobs: each IDX file is read once per process, read-only,
+    and read again when it is replaced (another size or modification time)."""
+    import os
+    import struct
+
+    path = tmp_path / "x-idx1-ubyte"
+    path.write_bytes(struct.pack(">HBBI", 0, 8, 1, 3) + bytes([1, 2, 3]))
+    first = read_idx(path)
+    assert read_idx(path) is first and not first.flags.writeable
+    path.write_bytes(struct.pack(">HBBI", 0, 8, 1, 4) + bytes([4, 5, 6, 7]))
+    assert read_idx(path).tolist() == [4, 5, 6, 7]
+    path.write_bytes(struct.pack(">HBBI", 0, 8, 1, 4) + bytes([9, 9, 9, 9]))  # same size
+    os.utime(path, ns=(1, 1))  # and an older time: still another file
+    assert read_idx(path).tolist() == [9, 9, 9, 9]
+    path.unlink()
+    with pytest.raises(DataError, match="cannot read IDX file"):
+        read_idx(path)
