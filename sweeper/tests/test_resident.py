@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 from hydra_plugins.fmnist_optuna_sweeper.job import open_study
-from hydra_plugins.fmnist_optuna_sweeper.resident import Resident, resident_command
+from hydra_plugins.fmnist_optuna_sweeper.resident import (
+    JOBS_ENV,
+    Resident,
+    jobs_per_process,
+    resident_command,
+)
 from optuna.trial import TrialState
 
 SLEEPY = Path(__file__).resolve().parents[1] / "example" / "sleepy" / "app.py"
@@ -87,6 +92,25 @@ def test_jobs_share_a_process_with_their_own_arguments_environment_and_status(tm
     finally:
         resident.close()
     assert resident.proc is None
+
+
+@pytest.mark.parametrize(("environ", "limit"), [
+    ({}, 25), ({JOBS_ENV: "3"}, 3), ({JOBS_ENV: "1"}, 1), ({JOBS_ENV: "0"}, 25), ({JOBS_ENV: "x"}, 25),
+])
+def test_jobs_per_process(environ: dict[str, str], limit: int) -> None:
+    assert jobs_per_process(environ) == limit
+
+
+def test_a_worker_process_makes_way_for_a_fresh_one_after_its_jobs(tmp_path: Path) -> None:
+    resident = _resident(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), JOBS_ENV: "2"}
+    try:
+        for n in range(5):
+            assert resident.run(["plain"], env, tmp_path / f"{n}.log") == 0
+        pids = [_ran(tmp_path / f"{n}.log")["pid"] for n in range(5)]
+    finally:
+        resident.close()
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
 
 
 def _sweep(tmp_path: Path, *overrides: str) -> list[int]:

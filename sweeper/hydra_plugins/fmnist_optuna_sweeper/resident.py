@@ -8,8 +8,9 @@ one job per line to its stdin: ``{"argv": [...], "env": {...}, "log": PATH}``. T
 the app as ``python -m APP ARGV`` would (``runpy``, the app's ``__main__`` with Hydra's single
 run), its output going to ``log``, with ``env`` added to its environment for that job, then
 answers ``{"rc": N}`` on its own stdout and clears what Hydra (and Keras) hold between runs.
-It exits at the end of its stdin, after a job that Ctrl-C (SIGINT) stopped, and when the job
-asks (``stop`` in its answer: a job that could not clean up after itself).
+It exits at the end of its stdin, after a job that Ctrl-C (SIGINT) stopped, and after 25 jobs
+(``OPTUNA_SWEEPER_JOBS_PER_PROCESS``: what a job leaves behind stays bounded; ``stop`` in its
+answer tells the sweep to start a fresh process for the next job).
 
 A job that kills the process (a crash, ``os._exit``) ends the worker; the sweep reads the job's
 log and result file as it does for a process per job, and starts a new worker for the next.
@@ -26,15 +27,18 @@ import subprocess
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from hydra_plugins.fmnist_optuna_sweeper.callbacks import obey_sigint
 
-__all__ = ["Resident", "resident_command"]
+__all__ = ["JOBS_ENV", "Resident", "jobs_per_process", "resident_command"]
 
 _MODULE = "hydra_plugins.fmnist_optuna_sweeper.resident"
+#: jobs a worker process runs before a fresh one takes over (:func:`jobs_per_process`)
+JOBS_ENV = "OPTUNA_SWEEPER_JOBS_PER_PROCESS"
+DEFAULT_JOBS_PER_PROCESS = 25
 
 
 def resident_command(command: Sequence[str]) -> list[str] | None:
@@ -198,15 +202,27 @@ def main(args: list[str]) -> int:
     obey_sigint()  # the sweep interrupts a job with SIGINT (Ctrl-C of the sweep)
     answers: IO[str] = os.fdopen(os.dup(1), "w", buffering=1)
     cwd = os.getcwd()
+    limit = jobs_per_process(os.environ)
+    done = 0
     for line in sys.stdin:
         if not line.strip():
             continue
         code, stop = _job(target, json.loads(line), cwd)
+        done += 1
+        stop = stop or done >= limit  # a fresh process for the next job
         answers.write(json.dumps({"rc": code, "stop": stop}) + "\n")  # the sweep goes on
         if stop:
-            return code
+            return code if code == 130 else 0
         _clear()  # while the sweep samples the next trial
     return 0
+
+
+def jobs_per_process(environ: Mapping[str, str]) -> int:
+    """How many jobs a worker process runs before it makes way for a fresh one: what a job
+    leaves behind that clearing does not free (Keras and TensorFlow keep about 20 MiB per
+    fmnist job) stays bounded. ``OPTUNA_SWEEPER_JOBS_PER_PROCESS`` (default 25)."""
+    text = environ.get(JOBS_ENV, "")
+    return int(text) if text.isdigit() and int(text) >= 1 else DEFAULT_JOBS_PER_PROCESS
 
 
 def _exit(code: int) -> None:
