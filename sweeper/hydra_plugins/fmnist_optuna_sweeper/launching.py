@@ -202,7 +202,7 @@ def _subprocesses(launcher: Any, options: DictConfig, config: DictConfig, sweep_
                   n_jobs: int, command: list[str] | None) -> list[workers.Launch]:
     assert command is not None
     return [processes.Subprocess(command, config, sweep_dir, gpus=gpus, local_jobs=n_jobs,
-                               reuse=bool(options.get("reuse_workers", True)))
+                               reuse=bool(options.reuse_workers))
             for gpus in worker_gpus(options, n_jobs)]
 
 

@@ -149,23 +149,23 @@ class Subprocess:
         return env
 
     def _run(self, args: list[str], log_path: Path) -> int | None:
-        """Run the app with ``args``, its output into ``log_path``: in the resident worker, or
-        in a process of its own; its exit status, None when the sweep is stopping."""
+        """Run the app with ``args``, its output into ``log_path`` (created empty here, so a
+        job that dies at once still leaves one to read): in the resident worker, or in a
+        process of its own; its exit status, None when the sweep is stopping."""
+        env = self._env()
         with open(log_path, "w") as out:
             with self._guard:
                 if self.stopping:
                     return None
                 if self.resident is not None:
-                    proc = self.resident.start(self._env())
+                    proc = self.resident.start(env)
                 else:  # its own process group, as the resident worker's (resident.py)
                     proc = subprocess.Popen([*self.command, *args], stdout=out,
-                                            stderr=subprocess.STDOUT, env=self._env(),
-                                            cwd=self.cwd, start_new_session=True)
+                                            stderr=subprocess.STDOUT, env=env, cwd=self.cwd,
+                                            start_new_session=True)
                 self._running.add(proc)
             try:
-                if self.resident is not None:
-                    return self.resident.run(args, self._env(), log_path)
-                return proc.wait()
+                return proc.wait() if self.resident is None else self.resident.run(args, env, log_path)
             finally:
                 with self._guard:
                     self._running.discard(proc)

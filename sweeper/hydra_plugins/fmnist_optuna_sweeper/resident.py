@@ -155,7 +155,7 @@ def _clear() -> None:
 
 
 def _job(target: list[str], job: dict[str, Any], cwd: str) -> tuple[int, bool]:
-    """One job, its output into its log; (exit status, whether the worker must stop).
+    """One job, its output into its log; (exit status, whether Ctrl-C stopped it).
 
     The job gets streams of its own on file descriptors 1 and 2: a library that closes the
     stream it was given (absl's log handler closes a stream that is no longer ``sys.stderr``
@@ -163,7 +163,7 @@ def _job(target: list[str], job: dict[str, Any], cwd: str) -> tuple[int, bool]:
     environ, path, streams = dict(os.environ), sys.path[:], (sys.stdout, sys.stderr)
     for stream in streams:
         stream.flush()
-    stop = False
+    interrupted = False
     with open(job["log"], "ab", buffering=0) as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
@@ -174,7 +174,7 @@ def _job(target: list[str], job: dict[str, Any], cwd: str) -> tuple[int, bool]:
         try:
             code = _run_app(target, list(job["argv"]))
         except KeyboardInterrupt:  # Ctrl-C of the sweep: the job recorded its failure
-            code, stop = 130, True
+            code, interrupted = 130, True
         except BaseException as exc:  # the job's error, as python would print it
             traceback.print_exception(exc, file=sys.__stderr__)
             code = 1
@@ -187,7 +187,7 @@ def _job(target: list[str], job: dict[str, Any], cwd: str) -> tuple[int, bool]:
             os.environ.update(environ)
             sys.path[:] = path
             os.chdir(cwd)
-    return code, stop
+    return code, interrupted
 
 
 def main(args: list[str]) -> int:
@@ -207,12 +207,12 @@ def main(args: list[str]) -> int:
     for line in sys.stdin:
         if not line.strip():
             continue
-        code, stop = _job(target, json.loads(line), cwd)
+        code, interrupted = _job(target, json.loads(line), cwd)
         done += 1
-        stop = stop or done >= limit  # a fresh process for the next job
+        stop = interrupted or done >= limit  # after its limit: a fresh process for the next job
         answers.write(json.dumps({"rc": code, "stop": stop}) + "\n")  # the sweep goes on
         if stop:
-            return code if code == 130 else 0
+            return 130 if interrupted else 0
         _clear()  # while the sweep samples the next trial
     return 0
 
