@@ -23,7 +23,7 @@ import csv
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from hydra_plugins.fmnist_optuna_sweeper.search_space import active, suggest
 from sweep_quality.preset import CONF, Preset, load_preset
 from sweep_quality.replay import build
 
-__all__ = ["LiveTrial", "live_mode", "search"]
+__all__ = ["LiveTrial", "live_mode", "reach", "search"]
 
 FRACTIONS = (0.25, 0.5, 1.0)
 OPTUNA_METHODS = ("fmnist", "random", "official")
@@ -133,17 +133,36 @@ def best_at(trials: list[LiveTrial], epochs: float) -> tuple[float, float | None
     return float(best.value or 0.0), best.test
 
 
-def _interleave(runs: dict[str, Iterator[LiveTrial]], log: dict[str, list[LiveTrial]]) -> None:
+def _interleave(runs: dict[str, Iterator[LiveTrial]], log: dict[str, list[LiveTrial]],
+                finished: Callable[[str], None]) -> None:
     while runs:
         for name in list(runs):
             trial = next(runs[name], None)
             if trial is None:
                 del runs[name]
+                finished(name)
                 continue
             log[name].append(trial)
             print(f"  {name:12} trial {len(log[name]) - 1:>3}: {trial.epochs} epochs, value "
                   f"{'pruned' if trial.value is None else f'{trial.value:.4f}'}, spent {trial.spent}, "
                   f"{trial.seconds:.0f} s", flush=True)
+
+
+def _done(path: Path, setting: dict[str, Any]) -> dict[tuple[int, str], list[LiveTrial]]:
+    """The (seed, method) searches already in ``path`` (one JSON line each); an error if they were
+    run with another setting (preset, problem or budget)."""
+    done: dict[tuple[int, str], list[LiveTrial]] = {}
+    if not path.exists():
+        return done
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row["setting"] != setting:
+            raise SystemExit(f"{path} line {number} was run with {row['setting']}, not {setting}: "
+                             "pass another --out, or delete the file to start over")
+        done[(int(row["seed"]), row["method"])] = [LiveTrial(**t) for t in row["trials"]]
+    return done
 
 
 def live_mode(args: argparse.Namespace) -> None:
@@ -157,32 +176,52 @@ def live_mode(args: argparse.Namespace) -> None:
                          f"got {sorted(unknown)}")
     if "keras_tuner" in chosen and not args.keras_tuner:
         raise SystemExit("--methods keras_tuner needs --keras-tuner PATH (see BENCHMARKS.md)")
-    import_tensorflow()
     overrides = [f"data.train_size={args.train_size}", f"data.eval_size={args.eval_size}",
                  f"trainer.eval_train_size={args.eval_size}", f"trainer.epochs={args.epochs}"]
     preset = load_preset(args.preset, overrides)
     budget = (args.budget_trials or preset.n_trials) * preset.epochs
     out = Path(args.out or "outputs/sweep_quality")
     out.mkdir(parents=True, exist_ok=True)
+    setting = {"preset": preset.name, "overrides": overrides, "budget": budget}
+    record = out / "live.jsonl"
+    done = _done(record, setting)
     print(f"live: hparams_search={preset.name} ({' '.join(overrides)}), budget {budget} epochs "
-          f"({budget // preset.epochs} full trials) per method and seed, seeds {list(range(args.seeds))}")
-    results: dict[str, list[list[LiveTrial]]] = {}
+          f"({budget // preset.epochs} full trials) per method and seed, seeds {list(range(args.seeds))}; "
+          f"{len(done)} searches already in {record}", flush=True)
+
+    def keep(seed: int, name: str, trials: list[LiveTrial]) -> None:
+        done[(seed, name)] = trials
+        with record.open("a") as f:
+            f.write(json.dumps({"setting": setting, "seed": seed, "method": name,
+                                "trials": [asdict(t) for t in trials]}, default=str) + "\n")
+
     for seed in range(args.seeds):
+        names = [n for n in chosen if n in OPTUNA_METHODS and (seed, n) not in done]
+        if names or ("keras_tuner" in chosen and (seed, "keras_tuner") not in done):
+            import_tensorflow()
         work = out / f"seed{seed}"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        names = [n for n in chosen if n in OPTUNA_METHODS]
+        work.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (work / f"{name}.db").unlink(missing_ok=True)
         log: dict[str, list[LiveTrial]] = {n: [] for n in names}
-        _interleave({n: search(n, preset, seed, budget, work) for n in names}, log)
-        if "keras_tuner" in chosen:
+        _interleave({n: search(n, preset, seed, budget, work) for n in names}, log,
+                    lambda name: keep(seed, name, log[name]))  # noqa: B023 (called within the loop)
+        if "keras_tuner" in chosen and (seed, "keras_tuner") not in done:
             from sweep_quality.kt_model import hyperband
 
-            log["keras_tuner"] = hyperband(preset, seed, budget, work, args.keras_tuner)
-        for name, trials in log.items():
-            results.setdefault(name, []).append(trials)
+            keep(seed, "keras_tuner", hyperband(preset, seed, budget, work, args.keras_tuner))
+    results = {name: [done[(seed, name)] for seed in range(args.seeds)] for name in chosen}
     (out / "live.json").write_text(json.dumps(
         {k: [[asdict(t) for t in ts] for ts in v] for k, v in results.items()}, indent=1, default=str))
     _report(results, budget, out)
+
+
+def reach(ours: list[LiveTrial], theirs: list[LiveTrial]) -> float:
+    """The share of ``theirs``'s epochs after which ``ours`` first has a completed trial at least
+    as good as ``theirs``'s best (``inf``: never)."""
+    target = best_at(theirs, float("inf"))[0]
+    spent = [t.spent for t in ours if t.value is not None and t.value >= target]
+    return min(spent) / theirs[-1].spent if spent and theirs else float("inf")
 
 
 def _report(results: dict[str, list[list[LiveTrial]]], budget: int, out: Path) -> None:
@@ -195,8 +234,28 @@ def _report(results: dict[str, list[list[LiveTrial]]], budget: int, out: Path) -
         epochs = np.median([s[-1].spent if s else 0 for s in seeds])
         seconds = np.median([sum(t.seconds for t in s) for s in seeds])
         print(f"{name:12} {'  /  '.join(cells):>56} {100 * test:15.2f} {epochs:7.0f} {seconds:8.0f}")
+    if "fmnist" in results and "random" in results:
+        reaches = [reach(f, r) for f, r in zip(results["fmnist"], results["random"], strict=True)]
+        line = (f"live: fmnist reaches random's full-budget best at {_share(float(np.median(reaches)))} of "
+                f"random's epochs (median of {len(reaches)} seeds: "
+                f"{', '.join(_share(r) for r in reaches)})")
+        if "keras_tuner" in results:
+            kt = [best_at(s, float("inf"))[1] for s in results["keras_tuner"]]
+            ours = [best_at(s, budget)[1] for s in results["fmnist"]]
+            line += (f"; test of the pick: fmnist {100 * _median(ours):.2f} %, Keras Tuner Hyperband "
+                     f"{100 * _median(kt):.2f} % (medians)")
+        print(line)
     _plot(results, budget, out / "best_so_far.png")
     print(f"plot: {out / 'best_so_far.png'}; trials: {out / 'live.json'}")
+
+
+def _share(r: float) -> str:
+    return "never" if r == float("inf") else f"{r:.2f}"
+
+
+def _median(values: list[float | None]) -> float:
+    known = [v for v in values if v is not None]
+    return float(np.median(known)) if known else float("nan")
 
 
 def _plot(results: dict[str, list[list[LiveTrial]]], budget: int, path: Path) -> None:
