@@ -82,6 +82,13 @@ class RunRecord:
         value = getattr(self, name) if name in ("train", "val", "test") else None
         return value if isinstance(value, dict) else {}
 
+    def headline(self) -> dict[str, float]:
+        """The validation and test metrics a trial shows first (``val_accuracy``, ``val_f1_macro``,
+        ``val_loss``, then the same for ``test``): those recorded."""
+        pairs = [(split, name) for split in ("val", "test") for name in ("accuracy", "f1_macro", "loss")]
+        return {f"{split}_{name}": value for split, name in pairs
+                if (value := self.split(split).get(name)) is not None}
+
     def flat(self) -> dict[str, float]:
         """Every number by the name ``optimized_metric`` may give it (``val_accuracy``,
         ``wall_seconds``), objectives left out."""

@@ -50,11 +50,7 @@ def note_text(record: RunRecord, out: Path, objectives: list[str]) -> str:
     flat = record.flat()
     rows: list[tuple[str, Any]] = [(name, (record.objectives or {}).get(name, flat.get(name)))
                                    for name in objectives]
-    for split in ("val", "test"):
-        for name in ("accuracy", "f1_macro", "loss"):
-            value = record.split(split).get(name)
-            if value is not None and f"{split}_{name}" not in objectives:
-                rows.append((f"{split}_{name}", value))
+    rows += [(name, value) for name, value in record.headline().items() if name not in objectives]
     rows += [("epochs", record.epochs), ("best_epoch", record.best_epoch),
              ("wall_seconds", record.wall_seconds)]
     rows = [(k, v) for k, v in rows if v is not None]
@@ -83,11 +79,7 @@ def trial_attrs(record: RunRecord) -> dict[str, Any]:
     """The final metrics of a run's record that its trial keeps as user attributes (status,
     finite validation and test metrics, epochs, timings, parameters)."""
     attrs: dict[str, Any] = {"status": record.status}
-    for split in ("val", "test"):
-        for name in ("accuracy", "f1_macro", "loss"):
-            value = record.split(split).get(name)
-            if isinstance(value, int | float) and math.isfinite(value):
-                attrs[f"{split}_{name}"] = value
+    attrs |= {k: v for k, v in record.headline().items() if isinstance(v, int | float) and math.isfinite(v)}
     for key in ("epochs", "wall_seconds", "train_seconds", "params"):
         value = getattr(record, key)
         if isinstance(value, int | float):

@@ -221,6 +221,43 @@ def test_recorder_configurations_are_fixed_and_resume(tmp_path: Path, monkeypatc
         record_module.record(table, other, 5)
 
 
+def _trials(*values: float | None, epochs: int = 2) -> list:
+    from sweep_quality.live import LiveTrial
+
+    return [LiveTrial(epochs, epochs * (i + 1), v, None, 1.0) for i, v in enumerate(values)]
+
+
+@pytest.mark.parametrize(("ours", "theirs", "expected"), [
+    ((0.5, 0.8, 0.9), (0.6, 0.7, 0.8), 4 / 6),   # ours matches their best (0.8) after 4 of their 6 epochs
+    ((0.9, 0.1, 0.1), (0.6, 0.7, 0.8), 2 / 6),   # better at once
+    ((None, 0.8), (0.8, None, 0.1), 4 / 6),      # a pruned trial never counts
+    ((0.5, 0.6), (0.6, 0.7, 0.8), float("inf")),  # never
+])
+def test_live_reach_is_the_share_of_random_epochs(ours, theirs, expected) -> None:
+    from sweep_quality.live import reach
+
+    assert reach(_trials(*ours), _trials(*theirs)) == pytest.approx(expected)
+
+
+def test_live_results_resume_and_refuse_another_setting(tmp_path: Path) -> None:
+    import json
+    from dataclasses import asdict
+
+    from sweep_quality.live import _done
+
+    setting = {"preset": "convnet", "overrides": ["trainer.epochs=6"], "budget": 96}
+    path = tmp_path / "live.jsonl"
+    assert _done(path, setting) == {}
+    rows = [{"setting": setting, "seed": s, "method": m, "trials": [asdict(t) for t in _trials(0.5, None)]}
+            for s, m in ((0, "fmnist"), (1, "random"))]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")
+    done = _done(path, setting)
+    assert sorted(done) == [(0, "fmnist"), (1, "random")]
+    assert [t.value for t in done[(0, "fmnist")]] == [0.5, None]
+    with pytest.raises(SystemExit, match=r"line 1 was run with .*'budget': 96.*not .*'budget': 48"):
+        _done(path, {**setting, "budget": 48})
+
+
 @pytest.mark.slow
 def test_live_mode_runs_every_method_on_a_tiny_budget(tmp_path: Path) -> None:
     """Live mode, for real: one seed, one-epoch trials on a few hundred images (Keras Tuner
