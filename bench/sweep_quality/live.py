@@ -148,9 +148,21 @@ def _interleave(runs: dict[str, Iterator[LiveTrial]], log: dict[str, list[LiveTr
                   f"{trial.seconds:.0f} s", flush=True)
 
 
-def _done(path: Path, setting: dict[str, Any]) -> dict[tuple[int, str], list[LiveTrial]]:
-    """The (seed, method) searches already in ``path`` (one JSON line each); an error if they were
-    run with another setting (preset, problem or budget)."""
+def spec(method: str, preset: Preset) -> dict[str, Any]:
+    """What a method's search depends on besides the problem: the preset's sampler, pruner and
+    enqueued trials for ``fmnist``, its sampler and ``n_jobs`` for ``official``, Hyperband's
+    settings for ``keras_tuner``."""
+    return {"fmnist": {"sampler": preset.sampler, "pruner": preset.pruner, "enqueue": list(preset.enqueue)},
+            "random": {},
+            "official": {"sampler": preset.sampler, "batch": preset.n_jobs},
+            "keras_tuner": {"max_epochs": preset.epochs, "factor": 3}}[method]
+
+
+def _done(path: Path, setting: dict[str, Any],
+          specs: dict[str, dict[str, Any]]) -> dict[tuple[int, str], list[LiveTrial]]:
+    """The (seed, method) searches already in ``path`` (one JSON line each) that ran as
+    ``specs`` says (a method whose spec changed, for example a new default sampler, runs again);
+    an error if they were run with another setting (preset, problem or budget)."""
     done: dict[tuple[int, str], list[LiveTrial]] = {}
     if not path.exists():
         return done
@@ -161,7 +173,8 @@ def _done(path: Path, setting: dict[str, Any]) -> dict[tuple[int, str], list[Liv
         if row["setting"] != setting:
             raise SystemExit(f"{path} line {number} was run with {row['setting']}, not {setting}: "
                              "pass another --out, or delete the file to start over")
-        done[(int(row["seed"]), row["method"])] = [LiveTrial(**t) for t in row["trials"]]
+        if row.get("spec") == json.loads(json.dumps(specs.get(row["method"]), default=str)):
+            done[(int(row["seed"]), row["method"])] = [LiveTrial(**t) for t in row["trials"]]
     return done
 
 
@@ -184,7 +197,8 @@ def live_mode(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     setting = {"preset": preset.name, "overrides": overrides, "budget": budget}
     record = out / "live.jsonl"
-    done = _done(record, setting)
+    specs = {name: spec(name, preset) for name in chosen}
+    done = _done(record, setting, specs)
     print(f"live: hparams_search={preset.name} ({' '.join(overrides)}), budget {budget} epochs "
           f"({budget // preset.epochs} full trials) per method and seed, seeds {list(range(args.seeds))}; "
           f"{len(done)} searches already in {record}", flush=True)
@@ -192,7 +206,7 @@ def live_mode(args: argparse.Namespace) -> None:
     def keep(seed: int, name: str, trials: list[LiveTrial]) -> None:
         done[(seed, name)] = trials
         with record.open("a") as f:
-            f.write(json.dumps({"setting": setting, "seed": seed, "method": name,
+            f.write(json.dumps({"setting": setting, "seed": seed, "method": name, "spec": specs[name],
                                 "trials": [asdict(t) for t in trials]}, default=str) + "\n")
 
     for seed in range(args.seeds):

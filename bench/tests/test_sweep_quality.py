@@ -239,23 +239,26 @@ def test_live_reach_is_the_share_of_random_epochs(ours, theirs, expected) -> Non
     assert reach(_trials(*ours), _trials(*theirs)) == pytest.approx(expected)
 
 
-def test_live_results_resume_and_refuse_another_setting(tmp_path: Path) -> None:
+def test_live_results_resume_rerun_a_changed_method_and_refuse_another_setting(tmp_path: Path) -> None:
     import json
     from dataclasses import asdict
 
     from sweep_quality.live import _done
 
     setting = {"preset": "convnet", "overrides": ["trainer.epochs=6"], "budget": 96}
+    specs = {"fmnist": {"sampler": {"n_startup_trials": 5}}, "random": {}}
     path = tmp_path / "live.jsonl"
-    assert _done(path, setting) == {}
-    rows = [{"setting": setting, "seed": s, "method": m, "trials": [asdict(t) for t in _trials(0.5, None)]}
-            for s, m in ((0, "fmnist"), (1, "random"))]
+    assert _done(path, setting, specs) == {}
+    rows = [{"setting": setting, "seed": s, "method": m, "spec": specs[m],
+             "trials": [asdict(t) for t in _trials(0.5, None)]} for s, m in ((0, "fmnist"), (1, "random"))]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "\n")
-    done = _done(path, setting)
+    done = _done(path, setting, specs)
     assert sorted(done) == [(0, "fmnist"), (1, "random")]
     assert [t.value for t in done[(0, "fmnist")]] == [0.5, None]
+    changed = {**specs, "fmnist": {"sampler": {"n_startup_trials": 2}}}
+    assert sorted(_done(path, setting, changed)) == [(1, "random")]  # fmnist's search runs again
     with pytest.raises(SystemExit, match=r"line 1 was run with .*'budget': 96.*not .*'budget': 48"):
-        _done(path, {**setting, "budget": 48})
+        _done(path, {**setting, "budget": 48}, specs)
 
 
 @pytest.mark.slow
