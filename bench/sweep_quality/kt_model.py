@@ -5,10 +5,12 @@ The hypermodel declares one Keras Tuner hyperparameter per searched parameter of
 ``sampling="log"``), composes the run's config with the values drawn, and builds, compiles and
 fits exactly what ``fmnist.app`` would (the model from ``cfg.model``, the optimizer from
 ``cfg.optim``, the loss with label smoothing, the augmentation, the schedule and the EMA
-callback), without fmnist's sweep extras (precise BN, pruning). Hyperband resumes a promoted
-trial from its checkpoint, as Keras Tuner does. The search stops once it has spent the budget
-in epochs (a callback counts them); the final pick is Keras Tuner's best model, evaluated on
-the test split (flip TTA when the config asks for it).
+callback), without fmnist's pruning; with ``precise_bn`` (the ``keras_tuner+bn`` method) each
+trial also recalibrates BatchNorm before every validation as fmnist's jobs do (the preset's
+``trainer.bn_recalibration_batches``), so both searches see the same training and only the
+search differs. Hyperband resumes a promoted trial from its checkpoint, as Keras Tuner does.
+The search stops once it has spent the budget in epochs (a callback counts them); the final
+pick is Keras Tuner's best model, evaluated on the test split (flip TTA when the config asks).
 
 Keras Tuner is imported from ``path`` (``pip install --target PATH keras-tuner==1.4.8
 kt-legacy``), outside the shared environment.
@@ -62,21 +64,34 @@ def _compose(preset: Preset, values: dict[str, Any]) -> Any:
     return cfg
 
 
-def hyperband(preset: Preset, seed: int, budget: int, work: Path, path: str) -> list[LiveTrial]:
+def _extras(cfg: Any, model: Any, x_train: np.ndarray, precise_bn: bool) -> list[Any]:
+    """The EMA swap when the optimizer averages, then (``precise_bn``) precise BN: in fmnist's order."""
+    from fmnist.ema import EMAWeights, uses_ema
+    from fmnist.precise_bn import PreciseBatchNorm, batch_norm_layers
+
+    out: list[Any] = [EMAWeights()] if uses_ema(model.optimizer) else []
+    batches = cfg.trainer.get("bn_recalibration_batches")
+    if precise_bn and batches and batch_norm_layers(model):
+        out.append(PreciseBatchNorm(x_train, int(cfg.trainer.batch_size), int(batches), seed=int(cfg.seed)))
+    return out
+
+
+def hyperband(preset: Preset, seed: int, budget: int, work: Path, path: str, *,
+              precise_bn: bool = False) -> list[LiveTrial]:
     """Runs ``Hyperband(max_epochs=preset.epochs, factor=3)`` until ``budget`` epochs are spent;
-    one :class:`LiveTrial` per Keras Tuner trial."""
+    one :class:`LiveTrial` per Keras Tuner trial (``precise_bn``: with fmnist's precise BN)."""
     sys.path.insert(0, path)
     import keras
     import keras_tuner as kt
     from hydra.utils import instantiate
 
     from fmnist.augment import build_augmentation
-    from fmnist.ema import EMAWeights, uses_ema
     from fmnist.losses import training_loss
     from fmnist.train import make_dataset, predict_probabilities
 
     trials: list[LiveTrial] = []
     spent = [0]
+    name = "keras_tuner+bn" if precise_bn else "keras_tuner"
 
     def cfg_of(hp: Any) -> Any:
         return _compose(preset, _declare(preset, hp))
@@ -109,21 +124,20 @@ def hyperband(preset: Preset, seed: int, budget: int, work: Path, path: str) -> 
             train = make_dataset(splits.x_train, splits.y_train, batch, shuffle_seed=int(cfg.seed),
                                  augmentation=augmentation)
             val = make_dataset(splits.x_val, splits.y_val, batch)
-            callbacks = [*kwargs.pop("callbacks", []), instantiate(cfg.schedule), Counter()]
-            if uses_ema(model.optimizer):
-                callbacks.insert(0, EMAWeights())
+            callbacks = [*_extras(cfg, model, splits.x_train, precise_bn), *kwargs.pop("callbacks", []),
+                         instantiate(cfg.schedule), Counter()]
             before, started = spent[0], time.perf_counter()
             history = model.fit(train, validation_data=val, callbacks=callbacks, verbose=0, **kwargs)
             value = float(max(history.history["val_accuracy"]))
             trials.append(LiveTrial(spent[0] - before, spent[0], value, None,
                                     time.perf_counter() - started, dict(hp.values)))
-            print(f"  keras_tuner  trial {len(trials) - 1:>3}: {spent[0] - before} epochs, value "
+            print(f"  {name:12} trial {len(trials) - 1:>3}: {spent[0] - before} epochs, value "
                   f"{value:.4f}, spent {spent[0]}", flush=True)
             return history
 
     tuner = kt.Hyperband(FmnistHyperModel(), objective=kt.Objective("val_accuracy", "max"),
                          max_epochs=preset.epochs, factor=3, hyperband_iterations=100, seed=seed,
-                         directory=str(work), project_name=f"kt-{seed}", overwrite=True,
+                         directory=str(work), project_name=f"{name}-{seed}", overwrite=True,
                          max_consecutive_failed_trials=1)
     try:
         tuner.search()

@@ -10,7 +10,9 @@ process (one TensorFlow start), for several seeds:
   batches of the preset's ``n_jobs`` (asked together, told together);
 - ``keras_tuner`` (with ``--keras-tuner PATH``): Keras Tuner's ``Hyperband`` over the same
   model builder and ranges (:mod:`sweep_quality.kt_model`), run after the others of its seed
-  (its search loop cannot be interleaved).
+  (its search loop cannot be interleaved);
+- ``keras_tuner+bn``: the same with fmnist's precise BN in every trial, so that it trains
+  exactly as fmnist's trials do and only the search differs.
 
 Each trial is one ``fmnist.app.run(cfg)``; a method stops starting trials once it has spent the
 budget (its last trial may end past it). Best-so-far counts completed trials' values.
@@ -39,6 +41,7 @@ __all__ = ["LiveTrial", "live_mode", "reach", "search"]
 
 FRACTIONS = (0.25, 0.5, 1.0)
 OPTUNA_METHODS = ("fmnist", "random", "official")
+KT_METHODS = ("keras_tuner", "keras_tuner+bn")
 
 
 @dataclass
@@ -151,11 +154,12 @@ def _interleave(runs: dict[str, Iterator[LiveTrial]], log: dict[str, list[LiveTr
 def spec(method: str, preset: Preset) -> dict[str, Any]:
     """What a method's search depends on besides the problem: the preset's sampler, pruner and
     enqueued trials for ``fmnist``, its sampler and ``n_jobs`` for ``official``, Hyperband's
-    settings for ``keras_tuner``."""
+    settings for ``keras_tuner`` (and whether its trials use precise BN)."""
     return {"fmnist": {"sampler": preset.sampler, "pruner": preset.pruner, "enqueue": list(preset.enqueue)},
             "random": {},
             "official": {"sampler": preset.sampler, "batch": preset.n_jobs},
-            "keras_tuner": {"max_epochs": preset.epochs, "factor": 3}}[method]
+            "keras_tuner": {"max_epochs": preset.epochs, "factor": 3},
+            "keras_tuner+bn": {"max_epochs": preset.epochs, "factor": 3, "precise_bn": True}}[method]
 
 
 def _done(path: Path, setting: dict[str, Any],
@@ -182,12 +186,12 @@ def live_mode(args: argparse.Namespace) -> None:
     from fmnist.quiet import import_tensorflow
 
     chosen = (args.methods.split(",") if args.methods
-              else [*OPTUNA_METHODS, *(["keras_tuner"] if args.keras_tuner else [])])
-    unknown = set(chosen) - {*OPTUNA_METHODS, "keras_tuner"}
+              else [*OPTUNA_METHODS, *(KT_METHODS if args.keras_tuner else [])])
+    unknown = set(chosen) - {*OPTUNA_METHODS, *KT_METHODS}
     if unknown:
-        raise SystemExit(f"--methods must name {', '.join(OPTUNA_METHODS)} or keras_tuner, "
+        raise SystemExit(f"--methods must name {', '.join((*OPTUNA_METHODS, *KT_METHODS))}, "
                          f"got {sorted(unknown)}")
-    if "keras_tuner" in chosen and not args.keras_tuner:
+    if set(chosen) & set(KT_METHODS) and not args.keras_tuner:
         raise SystemExit("--methods keras_tuner needs --keras-tuner PATH (see BENCHMARKS.md)")
     overrides = [f"data.train_size={args.train_size}", f"data.eval_size={args.eval_size}",
                  f"trainer.eval_train_size={args.eval_size}", f"trainer.epochs={args.epochs}"]
@@ -211,7 +215,8 @@ def live_mode(args: argparse.Namespace) -> None:
 
     for seed in range(args.seeds):
         names = [n for n in chosen if n in OPTUNA_METHODS and (seed, n) not in done]
-        if names or ("keras_tuner" in chosen and (seed, "keras_tuner") not in done):
+        tuners = [n for n in chosen if n in KT_METHODS and (seed, n) not in done]
+        if names or tuners:
             import_tensorflow()
         work = out / f"seed{seed}"
         work.mkdir(parents=True, exist_ok=True)
@@ -220,10 +225,11 @@ def live_mode(args: argparse.Namespace) -> None:
         log: dict[str, list[LiveTrial]] = {n: [] for n in names}
         _interleave({n: search(n, preset, seed, budget, work) for n in names}, log,
                     lambda name: keep(seed, name, log[name]))  # noqa: B023 (called within the loop)
-        if "keras_tuner" in chosen and (seed, "keras_tuner") not in done:
+        for name in tuners:
             from sweep_quality.kt_model import hyperband
 
-            keep(seed, "keras_tuner", hyperband(preset, seed, budget, work, args.keras_tuner))
+            keep(seed, name, hyperband(preset, seed, budget, work, args.keras_tuner,
+                                       precise_bn=name == "keras_tuner+bn"))
     results = {name: [done[(seed, name)] for seed in range(args.seeds)] for name in chosen}
     (out / "live.json").write_text(json.dumps(
         {k: [[asdict(t) for t in ts] for ts in v] for k, v in results.items()}, indent=1, default=str))
@@ -239,25 +245,25 @@ def reach(ours: list[LiveTrial], theirs: list[LiveTrial]) -> float:
 
 
 def _report(results: dict[str, list[list[LiveTrial]]], budget: int, out: Path) -> None:
-    print(f"\n{'method':12} {'best val % at 25 / 50 / 100 % budget (median of seeds)':>56} "
+    print(f"\n{'method':14} {'best val % at 25 / 50 / 100 % budget (median of seeds)':>56} "
           f"{'test % of pick':>15} {'epochs':>7} {'seconds':>8}")
     for name, seeds in results.items():
         cells = [f"{100 * np.median([best_at(s, f * budget)[0] for s in seeds]):6.2f}" for f in FRACTIONS]
-        tests = [best_at(s, budget)[1] for s in seeds]
+        tests = [best_at(s, float("inf"))[1] for s in seeds]  # the final pick: the search's best trial
         test = np.median([t for t in tests if t is not None]) if any(t is not None for t in tests) else np.nan
         epochs = np.median([s[-1].spent if s else 0 for s in seeds])
         seconds = np.median([sum(t.seconds for t in s) for s in seeds])
-        print(f"{name:12} {'  /  '.join(cells):>56} {100 * test:15.2f} {epochs:7.0f} {seconds:8.0f}")
+        print(f"{name:14} {'  /  '.join(cells):>56} {100 * test:15.2f} {epochs:7.0f} {seconds:8.0f}")
     if "fmnist" in results and "random" in results:
         reaches = [reach(f, r) for f, r in zip(results["fmnist"], results["random"], strict=True)]
         line = (f"live: fmnist reaches random's full-budget best at {_share(float(np.median(reaches)))} of "
                 f"random's epochs (median of {len(reaches)} seeds: "
                 f"{', '.join(_share(r) for r in reaches)})")
-        if "keras_tuner" in results:
-            kt = [best_at(s, float("inf"))[1] for s in results["keras_tuner"]]
-            ours = [best_at(s, budget)[1] for s in results["fmnist"]]
-            line += (f"; test of the pick: fmnist {100 * _median(ours):.2f} %, Keras Tuner Hyperband "
-                     f"{100 * _median(kt):.2f} % (medians)")
+        ours = [best_at(s, float("inf"))[1] for s in results["fmnist"]]
+        line += f"; test of the pick (median): fmnist {100 * _median(ours):.2f} %"
+        for name in (n for n in KT_METHODS if n in results):
+            kt = [best_at(s, float("inf"))[1] for s in results[name]]
+            line += f", {name} {100 * _median(kt):.2f} %"
         print(line)
     _plot(results, budget, out / "best_so_far.png")
     print(f"plot: {out / 'best_so_far.png'}; trials: {out / 'live.json'}")
