@@ -272,7 +272,13 @@ def test_live_mode_runs_every_method_on_a_tiny_budget(tmp_path: Path) -> None:
     if os.environ.get("KERAS_TUNER_PATH"):
         command += ["--keras-tuner", os.environ["KERAS_TUNER_PATH"]]
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=1800).stdout
-    for method in ("fmnist", "random", "official"):
-        assert re.search(rf"^{method} .*\d+\.\d\d", out, re.MULTILINE), out
+    methods = ("fmnist", "random", "official", *(("keras_tuner", "keras_tuner+bn")
+                                                 if os.environ.get("KERAS_TUNER_PATH") else ()))
+    for method in methods:
+        assert re.search(rf"^{re.escape(method)} .*\d+\.\d\d", out, re.MULTILINE), out
+    assert re.search(r"^live: fmnist reaches random's full-budget best at (\d\.\d\d|never) of random's "
+                     r"epochs .*; test of the pick \(median\): fmnist \d+\.\d\d %", out, re.MULTILINE), out
+    rerun = subprocess.run(command, capture_output=True, text=True, check=True, timeout=600).stdout
+    assert f"{len(methods)} searches already in" in rerun and " trial " not in rerun  # resumed: nothing ran
     assert (tmp_path / "best_so_far.png").stat().st_size > 0
     assert (tmp_path / "live.json").exists()
