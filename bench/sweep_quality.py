@@ -123,6 +123,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="live: where trials, live.json and the plot go (outputs/sweep_quality)")
     parser.add_argument("--seeds", type=int, default=3, help="live: seeds per method")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="live: the first seed (seeds --first-seed, +1, ...: several processes, "
+                             "one --out each, can share the seeds; their live.jsonl lines concatenate)")
     parser.add_argument("--keras-tuner", default=None, metavar="PATH",
                         help="live: Keras Tuner 1.4.8 (and tensorboard) installed here")
     parser.add_argument("--methods", default=None,

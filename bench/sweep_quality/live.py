@@ -199,12 +199,13 @@ def live_mode(args: argparse.Namespace) -> None:
     budget = (args.budget_trials or preset.n_trials) * preset.epochs
     out = Path(args.out or "outputs/sweep_quality")
     out.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     setting = {"preset": preset.name, "overrides": overrides, "budget": budget}
     record = out / "live.jsonl"
     specs = {name: spec(name, preset) for name in chosen}
     done = _done(record, setting, specs)
     print(f"live: hparams_search={preset.name} ({' '.join(overrides)}), budget {budget} epochs "
-          f"({budget // preset.epochs} full trials) per method and seed, seeds {list(range(args.seeds))}; "
+          f"({budget // preset.epochs} full trials) per method and seed, seeds {seeds}; "
           f"{len(done)} searches already in {record}", flush=True)
 
     def keep(seed: int, name: str, trials: list[LiveTrial]) -> None:
@@ -213,7 +214,7 @@ def live_mode(args: argparse.Namespace) -> None:
             f.write(json.dumps({"setting": setting, "seed": seed, "method": name, "spec": specs[name],
                                 "trials": [asdict(t) for t in trials]}, default=str) + "\n")
 
-    for seed in range(args.seeds):
+    for seed in seeds:
         names = [n for n in chosen if n in OPTUNA_METHODS and (seed, n) not in done]
         tuners = [n for n in chosen if n in KT_METHODS and (seed, n) not in done]
         if names or tuners:
@@ -230,7 +231,7 @@ def live_mode(args: argparse.Namespace) -> None:
 
             keep(seed, name, hyperband(preset, seed, budget, work, args.keras_tuner,
                                        precise_bn=name == "keras_tuner+bn"))
-    results = {name: [done[(seed, name)] for seed in range(args.seeds)] for name in chosen}
+    results = {name: [done[(seed, name)] for seed in seeds] for name in chosen}
     (out / "live.json").write_text(json.dumps(
         {k: [[asdict(t) for t in ts] for ts in v] for k, v in results.items()}, indent=1, default=str))
     _report(results, budget, out)
