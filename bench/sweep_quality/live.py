@@ -217,8 +217,9 @@ def live_mode(args: argparse.Namespace) -> None:
     for seed in seeds:
         names = [n for n in chosen if n in OPTUNA_METHODS and (seed, n) not in done]
         tuners = [n for n in chosen if n in KT_METHODS and (seed, n) not in done]
-        if names or tuners:
-            import_tensorflow()
+        if not names and not tuners:
+            continue  # all recorded: nothing to train
+        import_tensorflow()
         work = out / f"seed{seed}"
         work.mkdir(parents=True, exist_ok=True)
         for name in names:
