@@ -154,12 +154,13 @@ def _interleave(runs: dict[str, Iterator[LiveTrial]], log: dict[str, list[LiveTr
 def spec(method: str, preset: Preset) -> dict[str, Any]:
     """What a method's search depends on besides the problem: the preset's sampler, pruner and
     enqueued trials for ``fmnist``, its sampler and ``n_jobs`` for ``official``, Hyperband's
-    settings for ``keras_tuner`` (and whether its trials use precise BN)."""
-    return {"fmnist": {"sampler": preset.sampler, "pruner": preset.pruner, "enqueue": list(preset.enqueue)},
-            "random": {},
-            "official": {"sampler": preset.sampler, "batch": preset.n_jobs},
-            "keras_tuner": {"max_epochs": preset.epochs, "factor": 3},
-            "keras_tuner+bn": {"max_epochs": preset.epochs, "factor": 3, "precise_bn": True}}[method]
+    settings for ``keras_tuner`` (and whether its trials use precise BN); in JSON form."""
+    specs = {"fmnist": {"sampler": preset.sampler, "pruner": preset.pruner, "enqueue": list(preset.enqueue)},
+             "random": {},
+             "official": {"sampler": preset.sampler, "batch": preset.n_jobs},
+             "keras_tuner": {"max_epochs": preset.epochs, "factor": 3},
+             "keras_tuner+bn": {"max_epochs": preset.epochs, "factor": 3, "precise_bn": True}}
+    return json.loads(json.dumps(specs[method], default=str))  # as a live.jsonl line holds it
 
 
 def _done(path: Path, setting: dict[str, Any],
@@ -177,7 +178,7 @@ def _done(path: Path, setting: dict[str, Any],
         if row["setting"] != setting:
             raise SystemExit(f"{path} line {number} was run with {row['setting']}, not {setting}: "
                              "pass another --out, or delete the file to start over")
-        if row.get("spec") == json.loads(json.dumps(specs.get(row["method"]), default=str)):
+        if row.get("spec") == specs.get(row["method"]):
             done[(int(row["seed"]), row["method"])] = [LiveTrial(**t) for t in row["trials"]]
     return done
 
@@ -249,23 +250,20 @@ def reach(ours: list[LiveTrial], theirs: list[LiveTrial]) -> float:
 def _report(results: dict[str, list[list[LiveTrial]]], budget: int, out: Path) -> None:
     print(f"\n{'method':14} {'best val % at 25 / 50 / 100 % budget (median of seeds)':>56} "
           f"{'test % of pick':>15} {'epochs':>7} {'seconds':>8}")
+    # the final pick: the search's best trial; its test accuracy, median over seeds
+    picks = {name: _median([best_at(s, float("inf"))[1] for s in seeds]) for name, seeds in results.items()}
     for name, seeds in results.items():
         cells = [f"{100 * np.median([best_at(s, f * budget)[0] for s in seeds]):6.2f}" for f in FRACTIONS]
-        tests = [best_at(s, float("inf"))[1] for s in seeds]  # the final pick: the search's best trial
-        test = np.median([t for t in tests if t is not None]) if any(t is not None for t in tests) else np.nan
         epochs = np.median([s[-1].spent if s else 0 for s in seeds])
         seconds = np.median([sum(t.seconds for t in s) for s in seeds])
-        print(f"{name:14} {'  /  '.join(cells):>56} {100 * test:15.2f} {epochs:7.0f} {seconds:8.0f}")
+        print(f"{name:14} {'  /  '.join(cells):>56} {100 * picks[name]:15.2f} {epochs:7.0f} {seconds:8.0f}")
     if "fmnist" in results and "random" in results:
         reaches = [reach(f, r) for f, r in zip(results["fmnist"], results["random"], strict=True)]
         line = (f"live: fmnist reaches random's full-budget best at {_share(float(np.median(reaches)))} of "
                 f"random's epochs (median of {len(reaches)} seeds: "
                 f"{', '.join(_share(r) for r in reaches)})")
-        ours = [best_at(s, float("inf"))[1] for s in results["fmnist"]]
-        line += f"; test of the pick (median): fmnist {100 * _median(ours):.2f} %"
-        for name in (n for n in KT_METHODS if n in results):
-            kt = [best_at(s, float("inf"))[1] for s in results[name]]
-            line += f", {name} {100 * _median(kt):.2f} %"
+        line += f"; test of the pick (median): fmnist {100 * picks['fmnist']:.2f} %"
+        line += "".join(f", {name} {100 * picks[name]:.2f} %" for name in KT_METHODS if name in results)
         print(line)
     _plot(results, budget, out / "best_so_far.png")
     print(f"plot: {out / 'best_so_far.png'}; trials: {out / 'live.json'}")
